@@ -1,0 +1,373 @@
+"""The seven GAN objectives compared in "Are GANs Created Equal?" (Lucic et al. 2018).
+
+An objective is a discriminator loss, a generator loss and a hook run after every discriminator step: the
+hook exists because two objectives act between steps (WGAN clips the critic's weights, BEGAN moves its
+equilibrium term k). The math is kept in small functions of tensors so that each formula can be checked
+against hand arithmetic; the `Objective` records only wire those functions to a critic.
+
+Where the paper's reference code and the original papers disagree, this module follows the reference code,
+because the study's numbers come from it: mm_gan's generator uses the saturating minimax loss, LSGAN squares
+the sigmoid output rather than the logit, DRAGAN penalises the gradient of the sigmoid output, and BEGAN's k
+is not clipped unless asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightning_gans.registry import Registry
+
+Critic = Callable[[Tensor], Tensor]
+
+GRADIENT_NORM_EPSILON = 1e-4
+"""Added under the square root of every penalised gradient norm, as in the reference code, so the norm
+stays differentiable where the gradient vanishes."""
+
+
+def _require(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LossHyperparameters:
+    """The knobs of all objectives in one record, so that a sweep can vary them without knowing the loss."""
+
+    clip: float = 0.01
+    gp_lambda: float = 10.0
+    began_gamma: float = 0.75
+    began_lambda_k: float = 0.001
+    began_clip_k: bool = False
+
+    def __post_init__(self) -> None:
+        # Written as `not (valid)` through _require so that NaN, which fails every comparison, is refused too.
+        _require(self.clip > 0, "clip", self.clip, "> 0")
+        _require(self.gp_lambda >= 0, "gp_lambda", self.gp_lambda, ">= 0")
+        _require(0 <= self.began_gamma <= 1, "began_gamma", self.began_gamma, "in [0, 1]")
+        _require(self.began_lambda_k >= 0, "began_lambda_k", self.began_lambda_k, ">= 0")
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """A loss to minimise plus the terms it was built from, for logging.
+
+    For every objective `total == parts["real"] + parts["fake"]`, plus `gp_lambda * parts["penalty"]` for the
+    penalised ones, so logged curves add up to the optimised loss.
+    """
+
+    total: Tensor
+    parts: dict[str, Tensor]
+
+
+def _loss_output(total: Tensor, **parts: Tensor) -> LossOutput:
+    # Parts are detached: they are only logged, and holding their graphs would keep activations alive.
+    return LossOutput(total=total, parts={name: part.detach() for name, part in parts.items()})
+
+
+# --- logit losses -------------------------------------------------------------------------------------------
+
+
+def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> LossOutput:
+    """BCE against 1 for real and 0 for fake, in softplus form so large logits do not overflow."""
+    real = F.softplus(-real_logits).mean()
+    fake = F.softplus(fake_logits).mean()
+    return _loss_output(real + fake, real=real, fake=fake)
+
+
+def mm_generator_loss(fake_logits: Tensor) -> LossOutput:
+    """The saturating minimax loss mean log(1 - sigmoid(f)), which is what the study calls MM GAN.
+
+    Its gradient vanishes when the discriminator confidently rejects fakes; that weakness is what the study
+    measures, so it must not be swapped for the non-saturating form.
+    """
+    loss = -F.softplus(fake_logits).mean()
+    return _loss_output(loss, fake=loss)
+
+
+def ns_generator_loss(fake_logits: Tensor) -> LossOutput:
+    """BCE of the fakes against 1: the non-saturating heuristic of Goodfellow et al."""
+    loss = F.softplus(-fake_logits).mean()
+    return _loss_output(loss, fake=loss)
+
+
+def lsgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> LossOutput:
+    """Least squares on the sigmoid output, as in the reference code (not on the raw logit).
+
+    (sigmoid(f) - 1)^2 is written as sigmoid(-f)^2, the same value without cancellation near 1.
+    """
+    real = 0.5 * torch.sigmoid(-real_logits).pow(2).mean()
+    fake = 0.5 * torch.sigmoid(fake_logits).pow(2).mean()
+    return _loss_output(real + fake, real=real, fake=fake)
+
+
+def lsgan_generator_loss(fake_logits: Tensor) -> LossOutput:
+    loss = 0.5 * torch.sigmoid(-fake_logits).pow(2).mean()
+    return _loss_output(loss, fake=loss)
+
+
+def wgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> LossOutput:
+    """Negated Wasserstein estimate, so that minimising it maximises the critic's real/fake gap."""
+    real = -real_logits.mean()
+    fake = fake_logits.mean()
+    return _loss_output(real + fake, real=real, fake=fake)
+
+
+def wgan_generator_loss(fake_logits: Tensor) -> LossOutput:
+    loss = -fake_logits.mean()
+    return _loss_output(loss, fake=loss)
+
+
+@torch.no_grad()
+def clip_parameters_(module: nn.Module, c: float) -> None:
+    """Clamp every parameter, batch-norm affine ones included, into [-c, c] in place.
+
+    WGAN's Lipschitz bound only holds if no parameter escapes the box, so nothing is exempt; buffers such as
+    running statistics are not weights and are left alone.
+    """
+    for parameter in module.parameters():
+        parameter.clamp_(-c, c)
+
+
+# --- gradient penalties -------------------------------------------------------------------------------------
+
+
+def per_example_uniform(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One U[0, 1) draw per example, shaped to broadcast against `like` whatever its rank."""
+    shape = (like.shape[0],) + (1,) * (like.ndim - 1)
+    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def interpolate(start: Tensor, end: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A random point on each example's segment from `start` to `end`."""
+    return start + per_example_uniform(start, generator) * (end - start)
+
+
+def wgan_gp_interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
+    """WGAN-GP enforces the unit gradient norm between the two distributions, so it samples between pairs."""
+    return interpolate(real, fake, generator)
+
+
+def dragan_perturbed(real: Tensor, generator: torch.Generator | None) -> Tensor:
+    """x + 0.5 * std(x) * U[0, 1), with std one population scalar over the whole real batch.
+
+    The noise is one-sided (non-negative) and the scale is a single batch statistic because that is what the
+    reference code does, not what the DRAGAN paper describes.
+    """
+    noise = torch.rand(real.shape, generator=generator, device=real.device, dtype=real.dtype)
+    return real + 0.5 * real.std(correction=0) * noise
+
+
+def dragan_interpolates(real: Tensor, generator: torch.Generator | None) -> Tensor:
+    """DRAGAN penalises only near the real data, so it samples between each example and a perturbed copy.
+
+    The perturbation noise is drawn before the interpolation coefficients, matching the reference order.
+    """
+    return interpolate(real, dragan_perturbed(real, generator), generator)
+
+
+def gradient_penalty(critic_output_fn: Critic, x_hat: Tensor) -> Tensor:
+    """mean_i (||d out / d x_hat_i|| - 1)^2, unweighted.
+
+    Summing the outputs before differentiating gives every example's own gradient because examples do not
+    interact (batch norm aside, which the reference code also ignores). The graph is kept so the penalty
+    trains the critic, and grad mode is forced on so the penalty can also be evaluated under no_grad.
+    """
+    with torch.enable_grad():
+        x_hat = x_hat.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic_output_fn(x_hat).sum(), x_hat, create_graph=True)
+        norms = torch.sqrt(GRADIENT_NORM_EPSILON + grad.pow(2).reshape(grad.shape[0], -1).sum(dim=1))
+        return (norms - 1).pow(2).mean()
+
+
+def _with_penalty(data: LossOutput, penalty: Tensor, weight: float) -> LossOutput:
+    return LossOutput(total=data.total + weight * penalty, parts={**data.parts, "penalty": penalty.detach()})
+
+
+# --- BEGAN --------------------------------------------------------------------------------------------------
+
+
+def began_reconstruction_error(x: Tensor, reconstruction: Tensor) -> Tensor:
+    """L(x): mean absolute error over all elements, one scalar per batch as in the reference code."""
+    if reconstruction.shape != x.shape:
+        raise ValueError(
+            f"BEGAN's discriminator must be an autoencoder returning its input's shape {tuple(x.shape)}, "
+            f"got {tuple(reconstruction.shape)}"
+        )
+    return (reconstruction - x).abs().mean()
+
+
+def began_convergence(l_real: Tensor, l_fake: Tensor, gamma: float) -> Tensor:
+    """M = L(x) + |gamma L(x) - L(G(z))|: low when D reconstructs well and the two losses are in balance."""
+    return l_real + (gamma * l_real - l_fake).abs()
+
+
+def began_discriminator_loss(l_real: Tensor, l_fake: Tensor, k: Tensor, gamma: float) -> LossOutput:
+    """L(x) - k L(G(z)), with k treated as a constant: it is state updated outside the gradient step."""
+    k = k.detach()
+    fake = -k * l_fake
+    return _loss_output(
+        l_real + fake,
+        real=l_real,
+        fake=fake,
+        recon_real=l_real,
+        recon_fake=l_fake,
+        convergence=began_convergence(l_real, l_fake, gamma),
+        k=k,
+    )
+
+
+def began_k_update(k: Tensor, l_real: Tensor, l_fake: Tensor, gamma: float, lambda_k: float, clip: bool) -> Tensor:
+    """Proportional control of k towards the equilibrium L(G(z)) = gamma L(x).
+
+    The reference code leaves k unbounded; clipping to [0, 1] as the BEGAN paper does is opt-in.
+    """
+    new_k = (k + lambda_k * (gamma * l_real - l_fake)).detach()
+    return new_k.clamp(0.0, 1.0) if clip else new_k
+
+
+# --- objectives ---------------------------------------------------------------------------------------------
+
+DiscriminatorLoss = Callable[[Critic, Tensor, Tensor, LossHyperparameters, Tensor, torch.Generator | None], LossOutput]
+GeneratorLoss = Callable[[Critic, Tensor, LossHyperparameters], LossOutput]
+AfterDiscriminatorStep = Callable[[nn.Module, Tensor, LossOutput, LossHyperparameters], Tensor]
+
+
+def _keep_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
+    return k
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One GAN objective as the training loop sees it.
+
+    `discriminator_loss(critic, real, fake, hp, k, generator)` takes `fake` already detached and draws all
+    its randomness from `generator`, so penalised runs are reproducible. `after_discriminator_step` is called
+    under no_grad after each discriminator optimiser step and returns the new BEGAN k (the other objectives
+    pass k on unchanged).
+    """
+
+    name: str
+    discriminator_loss: DiscriminatorLoss
+    generator_loss: GeneratorLoss
+    after_discriminator_step: AfterDiscriminatorStep = _keep_k
+    autoencoder_discriminator: bool = False
+
+
+def _logit_discriminator_loss(loss_fn: Callable[[Tensor, Tensor], LossOutput]) -> DiscriminatorLoss:
+    def discriminator_loss(
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        hp: LossHyperparameters,
+        k: Tensor,
+        generator: torch.Generator | None,
+    ) -> LossOutput:
+        return loss_fn(critic(real), critic(fake))
+
+    return discriminator_loss
+
+
+def _logit_generator_loss(loss_fn: Callable[[Tensor], LossOutput]) -> GeneratorLoss:
+    def generator_loss(critic: Critic, fake: Tensor, hp: LossHyperparameters) -> LossOutput:
+        return loss_fn(critic(fake))
+
+    return generator_loss
+
+
+def _wgan_gp_discriminator_loss(
+    critic: Critic,
+    real: Tensor,
+    fake: Tensor,
+    hp: LossHyperparameters,
+    k: Tensor,
+    generator: torch.Generator | None,
+) -> LossOutput:
+    data = wgan_discriminator_loss(critic(real), critic(fake))
+    penalty = gradient_penalty(critic, wgan_gp_interpolates(real, fake, generator))
+    return _with_penalty(data, penalty, hp.gp_lambda)
+
+
+def _dragan_discriminator_loss(
+    critic: Critic,
+    real: Tensor,
+    fake: Tensor,
+    hp: LossHyperparameters,
+    k: Tensor,
+    generator: torch.Generator | None,
+) -> LossOutput:
+    data = gan_discriminator_loss(critic(real), critic(fake))
+    penalty = gradient_penalty(lambda x: torch.sigmoid(critic(x)), dragan_interpolates(real, generator))
+    return _with_penalty(data, penalty, hp.gp_lambda)
+
+
+def _clip_critic(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
+    clip_parameters_(discriminator, hp.clip)
+    return k
+
+
+def _began_discriminator_loss(
+    critic: Critic,
+    real: Tensor,
+    fake: Tensor,
+    hp: LossHyperparameters,
+    k: Tensor,
+    generator: torch.Generator | None,
+) -> LossOutput:
+    l_real = began_reconstruction_error(real, critic(real))
+    l_fake = began_reconstruction_error(fake, critic(fake))
+    return began_discriminator_loss(l_real, l_fake, k, hp.began_gamma)
+
+
+def _began_generator_loss(critic: Critic, fake: Tensor, hp: LossHyperparameters) -> LossOutput:
+    loss = began_reconstruction_error(fake, critic(fake))
+    return _loss_output(loss, fake=loss)
+
+
+def _began_update_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
+    return began_k_update(
+        k,
+        d_output.parts["recon_real"],
+        d_output.parts["recon_fake"],
+        hp.began_gamma,
+        hp.began_lambda_k,
+        hp.began_clip_k,
+    )
+
+
+OBJECTIVES: Registry[Objective] = Registry("loss")
+
+for _objective in (
+    Objective("mm_gan", _logit_discriminator_loss(gan_discriminator_loss), _logit_generator_loss(mm_generator_loss)),
+    Objective("ns_gan", _logit_discriminator_loss(gan_discriminator_loss), _logit_generator_loss(ns_generator_loss)),
+    Objective(
+        "lsgan",
+        _logit_discriminator_loss(lsgan_discriminator_loss),
+        _logit_generator_loss(lsgan_generator_loss),
+    ),
+    Objective(
+        "wgan",
+        _logit_discriminator_loss(wgan_discriminator_loss),
+        _logit_generator_loss(wgan_generator_loss),
+        after_discriminator_step=_clip_critic,
+    ),
+    Objective("wgan_gp", _wgan_gp_discriminator_loss, _logit_generator_loss(wgan_generator_loss)),
+    Objective("dragan", _dragan_discriminator_loss, _logit_generator_loss(ns_generator_loss)),
+    Objective(
+        "began",
+        _began_discriminator_loss,
+        _began_generator_loss,
+        after_discriminator_step=_began_update_k,
+        autoencoder_discriminator=True,
+    ),
+):
+    OBJECTIVES.register(_objective.name, _objective)
+
+
+def get_objective(name: str) -> Objective:
+    """Look an objective up by its study name; an unknown name fails listing the valid ones."""
+    return OBJECTIVES.get(name)
