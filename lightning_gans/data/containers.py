@@ -1,0 +1,47 @@
+"""The two shapes a split takes: one tensor in memory, or a list of files decoded on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+
+class InMemorySamples(Dataset[torch.Tensor]):
+    """A split held as one tensor: uint8 images (a quarter of the memory of float), or float points.
+
+    `__getitems__` answers a whole batch with one indexing op; the DataLoader calls it instead of
+    indexing item by item, which for small images is most of the cost of loading.
+    """
+
+    def __init__(self, data: torch.Tensor) -> None:
+        if data.dtype not in (torch.uint8, torch.float32):
+            raise TypeError(f"samples must be uint8 images or float32 points, got {data.dtype}")
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> torch.Tensor:
+        # Advanced indexing copies, so callers never alias (and cannot modify) the stored split.
+        batch = self.data[torch.as_tensor(indices, dtype=torch.long)]
+        return batch.float().div_(255) if batch.dtype == torch.uint8 else batch
+
+
+class ImageFiles(Dataset[torch.Tensor]):
+    """A split too large to hold decoded (CelebA): image files decoded per item, in DataLoader workers."""
+
+    def __init__(self, paths: Sequence[Path], decode: Callable[[Path], torch.Tensor]) -> None:
+        self.paths = list(paths)
+        self.decode = decode
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.decode(self.paths[index])

@@ -1,0 +1,99 @@
+"""The LightningDataModule the trainer sees: one registered dataset, streamed by global step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_gans.data.datasets import DATASETS
+from lightning_gans.data.sampling import StepBatchSampler
+from lightning_gans.registry import UnknownNameError
+
+
+class GANDataModule(pl.LightningDataModule):
+    """Serves one dataset of the registry: an endless, resumable training stream and a finite test pass.
+
+    The training batch at step s is a pure function of (seed, s, rank, world_size) (see StepBatchSampler);
+    the stream starts at the attached GAN module's `d_step`, its count of discriminator steps already
+    taken, so a resumed run sees exactly the batches the uninterrupted run would have. The trainer must
+    run with use_distributed_sampler=False, since ranks already take disjoint slices here.
+
+    `num_workers` applies to disk-backed datasets (CelebA), whose JPEG decoding needs parallel workers.
+    In-memory datasets are served from the main process: a batch is one indexing op, and sending it
+    from a worker would cost more than making it.
+    """
+
+    def __init__(
+        self,
+        name: str = "fashion_mnist",
+        data_dir: str | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+        num_workers: int = 0,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        # Validate only; loading waits for setup so that a bad argument fails before any slow work.
+        self.spec = DATASETS.get(name)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be at least 0, got {num_workers}")
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.download = download
+        self._splits: dict[str, Dataset] = {}
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.spec.sample_shape
+
+    @property
+    def paper_steps(self) -> int:
+        return self.spec.paper_steps
+
+    def prepare_data(self) -> None:
+        """Runs on one process per node before `setup`: any download or cache build happens once here."""
+        self.split("train")
+
+    def setup(self, stage: str | None = None) -> None:
+        self.split("train")
+
+    def split(self, name: str) -> Dataset:
+        """Any split of the dataset, loaded on first use and kept."""
+        if name not in self.spec.splits:
+            valid = ", ".join(self.spec.splits)
+            raise UnknownNameError(f"unknown split {name!r} of {self.spec.name}; valid splits: {valid}")
+        if name not in self._splits:
+            self._splits[name] = self.spec.load(self.data_dir, name, self.download)
+        return self._splits[name]
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.split("train")
+        start_step, rank, world_size = self._stream_position()
+        sampler = StepBatchSampler(len(dataset), self.batch_size, self.seed, start_step, rank, world_size)
+        return self._loader(dataset, batch_sampler=sampler)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.split("test"), batch_size=self.batch_size, shuffle=False)
+
+    def _stream_position(self) -> tuple[int, int, int]:
+        """(start step, rank, world size): from the trainer when attached, else a fresh single process."""
+        if self.trainer is None:
+            return 0, 0, 1
+        return int(self.trainer.lightning_module.d_step), self.trainer.global_rank, self.trainer.world_size
+
+    def _loader(self, dataset: Dataset, **batching: object) -> DataLoader:
+        if hasattr(dataset, "__getitems__"):
+            return DataLoader(dataset, collate_fn=_already_batched, **batching)
+        return DataLoader(dataset, collate_fn=torch.stack, num_workers=self.num_workers, **batching)
+
+
+def _already_batched(batch: torch.Tensor) -> torch.Tensor:
+    """`__getitems__` has already stacked the batch (in one indexing op), so collation has nothing to do."""
+    return batch

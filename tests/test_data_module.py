@@ -1,0 +1,167 @@
+"""GANDataModule: validation before any loading, the spec's properties, and the batches it serves."""
+
+import gzip
+import itertools
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lightning_gans.data import DATASETS, DatasetNotFoundError, GANDataModule, StepBatchSampler
+from lightning_gans.registry import UnknownNameError
+
+SPECS = {
+    "mnist": ((1, 28, 28), 15_625, ("train", "test")),
+    "fashion_mnist": ((1, 28, 28), 15_625, ("train", "test")),
+    "cifar10": ((3, 32, 32), 78_125, ("train", "test")),
+    "celeba": ((3, 64, 64), 101_250, ("train", "test")),
+    "polygons": ((1, 28, 28), 15_625, ("train", "test", "holdout")),
+    "ring8": ((2,), 25_000, ("train", "test")),
+    "grid25": ((2,), 25_000, ("train", "test")),
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_locations(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIGHTNING_GANS_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setattr("lightning_gans.data.locations.DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
+
+
+@pytest.fixture
+def mnist_dir(tmp_path) -> Path:
+    """A tiny MNIST: 200 random train images and 70 test images."""
+    rng = np.random.default_rng(0)
+    for stem, count in (("train-images-idx3-ubyte", 200), ("t10k-images-idx3-ubyte", 70)):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        data = struct.pack(">4i", 0x803, *images.shape) + images.tobytes()
+        (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(data))
+    return tmp_path
+
+
+def test_registry_holds_the_papers_datasets():
+    assert DATASETS.names() == list(SPECS)
+    for name, (shape, steps, splits) in SPECS.items():
+        spec = DATASETS.get(name)
+        assert (spec.name, spec.sample_shape, spec.paper_steps, spec.splits) == (name, shape, steps, splits)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_properties_come_from_the_spec_without_loading(name, tmp_path):
+    module = GANDataModule(name, data_dir=str(tmp_path / "does-not-exist"), download=False)
+    assert (module.sample_shape, module.paper_steps) == SPECS[name][:2]
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="valid dataset names: mnist, fashion_mnist, cifar10, celeba"):
+        GANDataModule("imagenet")
+
+
+@pytest.mark.parametrize(("argument", "value"), [("batch_size", 0), ("num_workers", -1)])
+def test_bad_numbers_are_refused_at_once(argument, value):
+    with pytest.raises(ValueError, match=argument):
+        GANDataModule("ring8", **{argument: value})
+
+
+def test_nothing_is_loaded_until_setup(tmp_path):
+    module = GANDataModule("mnist", data_dir=str(tmp_path / "bogus"), download=False)
+    with pytest.raises(DatasetNotFoundError, match="bogus"):
+        module.setup("fit")
+
+
+def test_unknown_split_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="valid splits: train, test, holdout"):
+        GANDataModule("polygons").split("nope")
+
+
+def test_train_batches_are_the_sampler_batches_of_float_images(mnist_dir):
+    module = GANDataModule("mnist", data_dir=str(mnist_dir), seed=4)
+    module.setup("fit")
+    stored = module.split("train").data
+    sampler = StepBatchSampler(200, 64, seed=4)
+    for step, batch in enumerate(itertools.islice(module.train_dataloader(), 5)):
+        assert batch.shape == (64, 1, 28, 28) and batch.dtype == torch.float32
+        assert batch.min() >= 0 and batch.max() <= 1
+        assert torch.equal(batch, stored[sampler.batch_at(step)].float() / 255)
+
+
+def test_attached_trainer_sets_start_step_and_rank(mnist_dir):
+    module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=1)
+    module.trainer = SimpleNamespace(lightning_module=SimpleNamespace(d_step=7), global_rank=1, world_size=2)
+    stored = module.split("train").data
+    sampler = StepBatchSampler(200, 16, seed=1, rank=1, world_size=2)
+    batches = list(itertools.islice(module.train_dataloader(), 3))
+    for step, batch in zip(range(7, 10), batches, strict=True):
+        assert torch.equal(batch, stored[sampler.batch_at(step)].float() / 255)
+
+
+def test_test_loader_is_one_ordered_pass(mnist_dir):
+    module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=32)
+    batches = list(module.test_dataloader())
+    assert [len(batch) for batch in batches] == [32, 32, 6]
+    assert torch.equal(torch.cat(batches), module.split("test").data.float() / 255)
+
+
+def test_mixture_batches_are_raw_points():
+    module = GANDataModule("grid25", batch_size=256)
+    module.setup()
+    batch = next(iter(module.train_dataloader()))
+    assert batch.shape == (256, 2) and batch.dtype == torch.float32
+    assert batch.abs().max() > 3, "coordinates, not [0, 1] images"
+
+
+def test_disk_backed_batches_are_stacked_items(tmp_path):
+    folder = tmp_path / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    for index in range(3):
+        image = Image.new("RGB", (178, 218), (40 * index, 100, 200))
+        image.save(folder / "img_align_celeba" / f"{index}.jpg")
+    (folder / "list_eval_partition.txt").write_text("0.jpg 0\n1.jpg 0\n2.jpg 2\n")
+    module = GANDataModule("celeba", data_dir=str(tmp_path), batch_size=2, num_workers=2)
+    batch = next(iter(module.train_dataloader()))
+    assert batch.shape == (2, 3, 64, 64) and batch.dtype == torch.float32
+    assert [len(batch) for batch in module.test_dataloader()] == [1]
+
+
+class RecordBatches(pl.LightningModule):
+    """Stands in for the GAN module: counts D steps in `d_step` and records what it was fed."""
+
+    def __init__(self, d_step: int) -> None:
+        super().__init__()
+        self.d_step = d_step
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[torch.Tensor] = []
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        self.seen.append(batch)
+        self.d_step += 1
+        return self.weight * batch.mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def test_a_real_trainer_resumes_the_stream_at_d_step(tmp_path):
+    module = GANDataModule("ring8", batch_size=32, seed=3)
+    model = RecordBatches(d_step=40)  # as if restored from a checkpoint taken after 40 D steps
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=3,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=module)
+    stored = module.split("train").data
+    sampler = StepBatchSampler(len(stored), 32, seed=3)
+    assert len(model.seen) == 3
+    for step, batch in zip(range(40, 43), model.seen, strict=True):
+        assert torch.equal(batch, stored[sampler.batch_at(step)])
