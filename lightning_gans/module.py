@@ -1,0 +1,231 @@
+"""The GAN LightningModule: the paper's training step, for any registered loss on any registered backbone.
+
+The step semantics are the paper's (PROTOCOL.md): every step is one discriminator update on a fresh real batch,
+the generator is updated when `d_step % n_disc == 0`, and training length is counted in discriminator steps. All
+randomness of a step comes from one generator owned by the module whose state travels in the checkpoint, so an
+interrupted and resumed run is identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from .distributed import average_gradients, average_tensor, reducer_disabled
+from .losses import LossHyperparameters, LossOutput, get_objective
+from .nets import build_networks
+
+# The same evaluation noise for every run, so sample grids of different trials are comparable.
+EVAL_NOISE_SEED = 2018
+EVAL_NOISE_COUNT = 64
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss; a sweep records the trial as failed with this message."""
+
+    def __init__(self, step: int, network: str) -> None:
+        super().__init__(f"diverged at step {step}: the {network} loss is not finite")
+        self.step = step
+        self.network = network
+
+
+def uniform_noise(count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """z ~ U[-1, 1], the paper's prior."""
+    return torch.rand(count, z_dim, generator=generator, device=device) * 2 - 1
+
+
+def lightning_optimizer_steps(d_steps: int, n_disc: int) -> int:
+    """Optimizer steps Lightning counts (its global_step) after `d_steps` paper steps: D every step, G every n_disc."""
+    return d_steps + -(-d_steps // n_disc)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Skips weight gradients of a network that is only differentiated through (D during the G step)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+
+
+def check_range(name: str, value: float, allowed: str, ok: bool) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
+
+
+class GAN(pl.LightningModule):
+    """One GAN trained with manual optimization (two optimizers, n_disc schedule, per-loss side effects).
+
+    Args:
+        loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began).
+        backbone: a registered network pair (infogan, dcgan, mlp).
+        sample_shape: shape of one sample; the CLI links it from the data module.
+        steps: training length in discriminator steps (the paper's steps, not Lightning's optimizer steps).
+        lr, beta1: shared by both Adam optimizers (beta2 is fixed at 0.999 in the paper).
+        n_disc: discriminator updates per generator update.
+        d_batch_norm: batch norm in the discriminator (a hyperparameter of the study).
+        clip, gp_lambda, began_gamma, began_lambda_k, began_clip_k: loss hyperparameters (see losses.py).
+        check_finite_every: how often (in steps) the host looks at the divergence flag; the flag itself is
+            updated on the device every step, so the reported step is exact.
+    """
+
+    def __init__(
+        self,
+        loss: str = "ns_gan",
+        backbone: str = "infogan",
+        sample_shape: tuple[int, ...] = (1, 28, 28),
+        steps: int = 15_625,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        n_disc: int = 1,
+        d_batch_norm: bool = True,
+        z_dim: int = 64,
+        clip: float = 0.01,
+        gp_lambda: float = 10.0,
+        began_gamma: float = 0.75,
+        began_lambda_k: float = 0.001,
+        began_clip_k: bool = False,
+        check_finite_every: int = 50,
+    ) -> None:
+        super().__init__()
+        check_range("steps", steps, "an integer >= 1", steps >= 1)
+        check_range("n_disc", n_disc, "an integer >= 1", n_disc >= 1)
+        check_range("lr", lr, "> 0", lr > 0)
+        check_range("beta1", beta1, "in [0, 1)", 0 <= beta1 < 1)
+        check_range("beta2", beta2, "in [0, 1)", 0 <= beta2 < 1)
+        check_range("z_dim", z_dim, "an integer >= 1", z_dim >= 1)
+        check_range("check_finite_every", check_finite_every, "an integer >= 1", check_finite_every >= 1)
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.objective = get_objective(loss)
+        self.loss_hp = LossHyperparameters(
+            clip=clip,
+            gp_lambda=gp_lambda,
+            began_gamma=began_gamma,
+            began_lambda_k=began_lambda_k,
+            began_clip_k=began_clip_k,
+        )
+        networks = build_networks(
+            backbone, tuple(sample_shape), z_dim, d_batch_norm, self.objective.autoencoder_discriminator
+        )
+        self.generator = networks.generator
+        self.discriminator = networks.discriminator
+        self.d_step = 0
+        self.register_buffer("began_k", torch.zeros(()))
+        self.register_buffer(
+            "fixed_noise",
+            uniform_noise(EVAL_NOISE_COUNT, z_dim, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
+        )
+        # First non-finite step of [discriminator, generator], -1 while finite; lives on the device.
+        self.register_buffer("first_nonfinite_step", torch.full((2,), -1, dtype=torch.long), persistent=False)
+        self._noise_seed = torch.initial_seed() & (2**62 - 1)
+        self._noise: torch.Generator | None = None
+        self._restored_noise_state: Tensor | None = None
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        betas = (self.hparams.beta1, self.hparams.beta2)
+        return [
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr, betas=betas),
+            torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas),
+        ]
+
+    def noise_generator(self) -> torch.Generator:
+        """The step's random source: seeded per run and per process, restored exactly from a checkpoint."""
+        if self._noise is None:
+            self._noise = torch.Generator(device=self.device)
+            self._noise.manual_seed(self._noise_seed * 1_000_003 + self.global_rank)
+            if self._restored_noise_state is not None:
+                self._noise.set_state(self._restored_noise_state)
+        return self._noise
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        if self.d_step >= self.hparams.steps:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        d_optimizer, g_optimizer = self.optimizers()
+        noise = self.noise_generator()
+        real = batch
+        with reducer_disabled(self.trainer.strategy.model):
+            with torch.no_grad():
+                fake = self.generator(uniform_noise(real.shape[0], self.hparams.z_dim, noise, self.device))
+            d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
+            d_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(d_out.total)
+            average_gradients(self.discriminator.parameters())
+            d_optimizer.step()
+            with torch.no_grad():
+                new_k = self.objective.after_discriminator_step(self.discriminator, self.began_k, d_out, self.loss_hp)
+                # Each replica saw its own batch; the mean is k's update for the global batch.
+                self.began_k.copy_(average_tensor(new_k))
+            self._watch_finite(0, d_out.total)
+            self._log_parts("d", d_out)
+
+            if self.d_step % self.hparams.n_disc == 0:
+                g_out = self._generator_step(g_optimizer, real.shape[0], noise)
+                self._watch_finite(1, g_out.total)
+                self._log_parts("g", g_out)
+
+        self.d_step += 1
+        if self.d_step % self.hparams.check_finite_every == 0 or self.d_step >= self.hparams.steps:
+            self.raise_if_diverged()
+        if self.d_step >= self.hparams.steps:
+            self.trainer.should_stop = True
+
+    def _generator_step(self, optimizer: Any, batch_size: int, noise: torch.Generator) -> LossOutput:
+        fake = self.generator(uniform_noise(batch_size, self.hparams.z_dim, noise, self.device))
+        with frozen(self.discriminator):
+            g_out = self.objective.generator_loss(self.discriminator, fake, self.loss_hp)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(g_out.total)
+        average_gradients(self.generator.parameters())
+        optimizer.step()
+        return g_out
+
+    def _watch_finite(self, network: int, loss: Tensor) -> None:
+        first = self.first_nonfinite_step[network]
+        newly_bad = (~torch.isfinite(loss.detach())) & (first < 0)
+        self.first_nonfinite_step[network] = torch.where(newly_bad, torch.full_like(first, self.d_step), first)
+
+    def raise_if_diverged(self) -> None:
+        """Turns the device-side divergence flag into a DivergedError (one host sync)."""
+        first_bad = self.first_nonfinite_step.tolist()
+        bad = [(step, name) for step, name in zip(first_bad, ("discriminator", "generator"), strict=True) if step >= 0]
+        if bad:
+            step, name = min(bad)
+            raise DivergedError(step, name)
+
+    def _log_parts(self, prefix: str, output: LossOutput) -> None:
+        parts = {f"{prefix}/{name}": value.detach() for name, value in output.parts.items()}
+        self.log_dict(parts, on_step=True, on_epoch=False)
+        self.log(f"{prefix}_loss", output.total.detach(), on_step=True, on_epoch=False, prog_bar=True)
+
+    @torch.no_grad()
+    def sample(self, z: Tensor) -> Tensor:
+        """Samples with batch norm in inference mode (its moving averages), as the reference evaluates."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(z.to(self.device))
+        finally:
+            self.generator.train(was_training)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["d_step"] = self.d_step
+        checkpoint["noise_state"] = self.noise_generator().get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.d_step = checkpoint["d_step"]
+        self._restored_noise_state = checkpoint["noise_state"]
+        self._noise = None

@@ -1,0 +1,45 @@
+"""Trains a few steps under DDP with 2 CPU processes (gloo) and saves each rank's final state.
+
+Run by tests/test_ddp.py as a real script: Lightning's DDP launcher starts the second process by re-running it.
+"""
+
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from lightning_gans.data import GANDataModule
+from lightning_gans.module import GAN
+
+
+class SaveEachRank(pl.Callback):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        state = {name: tensor.detach().clone() for name, tensor in pl_module.state_dict().items()}
+        torch.save({"state": state, "d_step": pl_module.d_step}, self.directory / f"rank{trainer.global_rank}.pt")
+
+
+def main(directory: Path, loss: str, backbone: str, dataset: str) -> None:
+    pl.seed_everything(0)
+    model = GAN(loss=loss, backbone=backbone, sample_shape=GANDataModule(dataset).sample_shape, steps=6, n_disc=2)
+    torch.save(model.state_dict(), directory / "initial.pt")
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_epochs=-1,
+        use_distributed_sampler=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        callbacks=[SaveEachRank(directory)],
+    )
+    trainer.fit(model, datamodule=GANDataModule(dataset, batch_size=16))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])

@@ -1,0 +1,156 @@
+"""The training step's semantics: step counting, the n_disc schedule, divergence, exact resume, grids."""
+
+import math
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from lightning_gans.data import GANDataModule
+from lightning_gans.module import GAN, DivergedError, lightning_optimizer_steps
+from lightning_gans.schedule import EvaluationSchedule, is_evaluation_step
+
+
+def make_trainer(root, *callbacks, **kwargs) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        use_distributed_sampler=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=pl.loggers.CSVLogger(root, name="run"),
+        callbacks=list(callbacks),
+        **kwargs,
+    )
+
+
+def ring8_gan(**kwargs) -> GAN:
+    return GAN(backbone="mlp", sample_shape=(2,), **kwargs)
+
+
+@pytest.mark.parametrize(("d_steps", "n_disc", "expected"), [(1, 1, 2), (7, 3, 10), (10, 5, 12), (15_625, 5, 18_750)])
+def test_lightning_counts_both_optimizers(d_steps, n_disc, expected):
+    assert lightning_optimizer_steps(d_steps, n_disc) == expected
+
+
+@pytest.mark.parametrize("n_disc", [1, 3, 5])
+def test_steps_are_the_papers_discriminator_steps(tmp_path, n_disc):
+    pl.seed_everything(0)
+    model = ring8_gan(loss="wgan", n_disc=n_disc, steps=7)
+    make_trainer(tmp_path).fit(model, datamodule=GANDataModule("ring8"))
+    d_optimizer, g_optimizer = model.trainer.optimizers
+    d_updates = {int(state["step"]) for state in d_optimizer.state.values()}
+    g_updates = {int(state["step"]) for state in g_optimizer.state.values()}
+    assert model.d_step == 7
+    assert d_updates == {7}
+    assert g_updates == {math.ceil(7 / n_disc)}  # G at steps 0, n_disc, 2 n_disc, ...
+    assert model.trainer.global_step == lightning_optimizer_steps(7, n_disc)
+
+
+class PoisonedStream(torch.utils.data.IterableDataset):
+    """Real-looking 2-D batches with NaN from `bad_step` on: what a broken preprocessing step produces."""
+
+    def __init__(self, bad_step: int) -> None:
+        self.bad_step = bad_step
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(0)
+        for step in range(100):
+            batch = torch.randn(16, 2, generator=generator)
+            yield batch if step < self.bad_step else batch * float("nan")
+
+
+@pytest.mark.parametrize("check_every", [1, 5])
+def test_nan_loss_stops_the_run_naming_the_exact_step(tmp_path, check_every):
+    pl.seed_everything(0)
+    model = ring8_gan(loss="ns_gan", steps=50, check_finite_every=check_every)
+    with pytest.raises(DivergedError, match="diverged at step 3: the discriminator loss is not finite") as caught:
+        make_trainer(tmp_path).fit(model, train_dataloaders=DataLoader(PoisonedStream(3), batch_size=None))
+    assert caught.value.step == 3
+    # The host reads the device-side flag every `check_every` steps, yet the reported step is exact.
+    assert model.d_step == {1: 4, 5: 5}[check_every]
+
+
+def train_with_checkpoints(root, steps, every, loss, ckpt_path=None, **model_kwargs):
+    pl.seed_everything(0)
+    model = ring8_gan(loss=loss, steps=steps, **model_kwargs)
+    schedule = EvaluationSchedule(every_n_steps=every)
+    trainer = make_trainer(root, schedule)
+    trainer.fit(model, datamodule=GANDataModule("ring8"), ckpt_path=ckpt_path)
+    return model, trainer
+
+
+@pytest.mark.parametrize("loss", ["wgan_gp", "dragan", "began", "wgan"])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, loss):
+    reference, _ = train_with_checkpoints(tmp_path / "whole", 12, 6, loss, n_disc=2)
+    train_with_checkpoints(tmp_path / "half", 6, 6, loss, n_disc=2)
+    checkpoint = tmp_path / "half" / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    assert checkpoint.exists()
+    resumed, trainer = train_with_checkpoints(tmp_path / "resumed", 12, 6, loss, ckpt_path=str(checkpoint), n_disc=2)
+    assert resumed.d_step == reference.d_step == 12
+    expected, actual = reference.state_dict(), resumed.state_dict()
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=f"{name} differs")
+    for expected_opt, actual_opt in zip(reference.trainer.optimizers, trainer.optimizers, strict=True):
+        for p_expected, p_actual in zip(expected_opt.state.values(), actual_opt.state.values(), strict=True):
+            torch.testing.assert_close(p_actual["exp_avg"], p_expected["exp_avg"], rtol=0, atol=0)
+    if loss == "began":
+        assert reference.began_k.item() != 0.0
+
+
+def test_evaluation_points_write_grids_and_checkpoints(tmp_path):
+    train_with_checkpoints(tmp_path, 10, 4, "ns_gan")
+    run = tmp_path / "run" / "version_0"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-00000004.png",
+        "step-00000008.png",
+        "step-00000010.png",
+    ]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "last.ckpt",
+        "step-00000004.ckpt",
+        "step-00000008.ckpt",
+        "step-00000010.ckpt",
+    ]
+    with Image.open(run / "samples" / "step-00000010.png") as picture:
+        assert picture.size == (256, 256)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["d_step"] == 10
+    assert not list(run.rglob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("step", "every", "last", "expected"),
+    [(0, 4, 10, False), (4, 4, 10, True), (5, 4, 10, False), (10, 4, 10, True)],
+)
+def test_evaluation_steps(step, every, last, expected):
+    assert is_evaluation_step(step, every, last) is expected
+
+
+def test_fixed_noise_is_the_same_for_every_run():
+    pl.seed_everything(1)
+    first = ring8_gan()
+    pl.seed_everything(2)
+    second = ring8_gan()
+    torch.testing.assert_close(first.fixed_noise, second.fixed_noise, rtol=0, atol=0)
+    assert first.fixed_noise.min() >= -1 and first.fixed_noise.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"steps": 0}, "steps=0 is not allowed; steps must be an integer >= 1"),
+        ({"n_disc": 0}, "n_disc=0 is not allowed"),
+        ({"lr": -1.0}, r"lr=-1.0 is not allowed; lr must be > 0"),
+        ({"beta1": 1.0}, r"beta1=1.0 is not allowed; beta1 must be in \[0, 1\)"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'; valid loss names: mm_gan, ns_gan, lsgan, wgan, wgan_gp"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ring8_gan(**kwargs)
