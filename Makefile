@@ -1,0 +1,53 @@
+# lightning-gans: every user command is a target; each one works on a fresh machine (it depends on setup).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+
+LOSS ?= ns_gan
+DATASET ?= fashion_mnist
+BACKBONE ?= $(if $(filter ring8 grid25,$(DATASET)),mlp,infogan)
+STEPS ?=
+SEED ?= 0
+
+known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
+check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
+
+.PHONY: setup train test test-all lint
+
+# Bad names fail while the Makefile is read, before setup or training does anything.
+ifneq ($(filter train,$(MAKECMDGOALS)),)
+$(call check_name,losses,$(LOSS),LOSS)
+$(call check_name,data,$(DATASET),DATASET)
+$(call check_name,backbones,$(BACKBONE),BACKBONE)
+endif
+
+setup: $(STAMP)
+
+# Re-installs when the dependencies change; otherwise a no-op. torch and torchvision come from the
+# registry's default (CUDA) builds, which also run on CPU-only machines.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/lightning-gans fit \
+		--config configs/data/$(DATASET).yaml \
+		--config configs/backbones/$(BACKBONE).yaml \
+		--config configs/losses/$(LOSS).yaml \
+		$(if $(STEPS),--model.steps $(STEPS)) \
+		--seed_everything $(SEED) \
+		--trainer.logger.init_args.name $(LOSS)-$(DATASET)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Everything, the slow multi-process and real-data checks included.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,54 @@
+"""`lightning-gans`: LightningCLI over the GAN module and the data module, with the paper's trainer defaults.
+
+Names (loss, backbone, dataset) are validated while the classes are instantiated, before any data is read or any
+step is taken, and a bad one is reported as a usage error that lists the valid names.
+"""
+
+from __future__ import annotations
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from .data import GANDataModule
+from .module import GAN
+from .schedule import EvaluationSchedule
+
+TRAINER_DEFAULTS = {
+    "max_epochs": -1,
+    # The data module shards its step-indexed stream per rank itself; Lightning must not wrap the sampler.
+    "use_distributed_sampler": False,
+    # Checkpoints are written by EvaluationSchedule, at the paper's evaluation points.
+    "enable_checkpointing": False,
+    "num_sanity_val_steps": 0,
+    "limit_val_batches": 0,
+    "log_every_n_steps": 50,
+    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+}
+
+
+class GANCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
+        parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
+        parser.link_arguments("seed_everything", "data.seed")
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as error:  # unknown names and out-of-range values, raised by the constructors
+            self.parser.error(str(error))
+
+
+def main(args: list[str] | None = None) -> GANCLI:
+    return GANCLI(
+        GAN,
+        GANDataModule,
+        args=args,
+        seed_everything_default=0,
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

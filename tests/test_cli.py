@@ -1,0 +1,144 @@
+"""The front door: fast_dev_run of every loss on every backbone through the CLI, configs, name errors."""
+
+import pickle
+import subprocess
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lightning_gans.cli import main
+from lightning_gans.data import DATASETS
+from lightning_gans.losses import OBJECTIVES
+from lightning_gans.module import GAN
+from lightning_gans.nets import BACKBONES
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+LOSSES = OBJECTIVES.names()
+
+
+def config_names(kind: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIGS / kind).glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory) -> Path:
+    """A small CIFAR-10 in torchvision's on-disk format (python pickles of uint8 rows)."""
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {b"data": rng.integers(0, 256, (32, 3072), dtype=np.uint8), b"labels": [0] * 32}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    return root
+
+
+BACKBONE_DATA = {
+    "infogan": ("fashion_mnist", []),
+    "dcgan": ("cifar10", ["--data.download", "false"]),
+    "mlp": ("ring8", []),
+}
+
+
+def fit_args(loss: str, backbone: str, root: Path, extra: list[str]) -> list[str]:
+    dataset, data_args = BACKBONE_DATA[backbone]
+    return [
+        "fit",
+        "--config", str(CONFIGS / "data" / f"{dataset}.yaml"),
+        "--config", str(CONFIGS / "backbones" / f"{backbone}.yaml"),
+        "--config", str(CONFIGS / "losses" / f"{loss}.yaml"),
+        "--trainer.fast_dev_run", "1",
+        "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(root),
+        *data_args,
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONE_DATA))
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fast_dev_run(loss, backbone, tmp_path, cifar_dir):
+    extra = ["--data.data_dir", str(cifar_dir)] if backbone == "dcgan" else []
+    cli = main(fit_args(loss, backbone, tmp_path, extra))
+    model = cli.model
+    assert model.hparams.loss == loss and model.hparams.backbone == backbone
+    assert model.d_step == 1
+    pl.seed_everything(0)  # the CLI seeds 0 before building the model: rebuild the same initial weights
+    initial = GAN(**{key: value for key, value in model.hparams.items() if key != "_instantiator"})
+    for network in ("generator", "discriminator"):
+        before = getattr(initial, network).state_dict()
+        after = getattr(model, network).state_dict()
+        assert any(not torch.equal(before[name], after[name]) for name in before), f"{network} did not train"
+
+
+def test_configs_cover_every_registered_name():
+    assert config_names("losses") == sorted(OBJECTIVES.names())
+    assert config_names("data") == sorted(DATASETS.names())
+    assert config_names("backbones") == sorted(BACKBONES.names())
+
+
+# The authors' settings, PROTOCOL.md: loss -> (lr, beta1, n_disc, D batch norm).
+AUTHORS = {
+    "ns_gan": (5e-5, 0.0, 1, True),
+    "mm_gan": (5e-5, 0.0, 1, True),
+    "lsgan": (2e-4, 0.5, 1, True),
+    "wgan": (5e-5, 0.5, 5, True),
+    "wgan_gp": (1e-4, 0.5, 5, False),
+    "dragan": (1e-4, 0.5, 1, True),
+    "began": (1e-4, 0.5, 5, False),
+}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_configs_hold_the_authors_settings(loss):
+    model = yaml.safe_load((CONFIGS / "losses" / f"{loss}.yaml").read_text())["model"]
+    assert model["loss"] == loss
+    assert (model["lr"], model["beta1"], model["n_disc"], model["d_batch_norm"]) == AUTHORS[loss]
+
+
+@pytest.mark.parametrize(("dataset", "steps"), [("fashion_mnist", 15625), ("cifar10", 78125), ("celeba", 101250)])
+def test_dataset_configs_hold_the_papers_length(dataset, steps):
+    config = yaml.safe_load((CONFIGS / "data" / f"{dataset}.yaml").read_text())
+    assert config["model"]["steps"] == steps == DATASETS.get(dataset).paper_steps
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "listing"),
+    [
+        ("--model.loss", "hinge", "valid loss names: mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began"),
+        ("--model.backbone", "resnet", "valid backbone names: infogan, dcgan, mlp"),
+        ("--data.name", "imagenet", "valid dataset names: mnist, fashion_mnist, cifar10, celeba"),
+    ],
+)
+def test_unknown_names_fail_before_training_listing_valid_ones(flag, value, listing, tmp_path, capsys):
+    args = [
+        "fit",
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--data.data_dir",
+        str(tmp_path / "none"),
+        flag,
+        value,
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"{value!r}" in error and listing in error
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_make_train_rejects_an_unknown_loss_before_doing_anything():
+    result = subprocess.run(
+        ["make", "-C", str(ROOT), "train", "LOSS=hinge"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "unknown LOSS=hinge; valid: began dragan lsgan mm_gan ns_gan wgan wgan_gp" in result.stderr
