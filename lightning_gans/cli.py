@@ -10,6 +10,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .data import GANDataModule
 from .module import GAN
+from .progress import StepProgressBar
 from .schedule import EvaluationSchedule
 
 TRAINER_DEFAULTS = {
@@ -28,6 +29,7 @@ TRAINER_DEFAULTS = {
 class GANCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
+        parser.add_lightning_class_args(StepProgressBar, "progress_bar")
         parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
         parser.link_arguments("seed_everything", "data.seed")
 
@@ -38,7 +40,8 @@ class GANCLI(LightningCLI):
             self.parser.error(str(error))
 
 
-def main(args: list[str] | None = None) -> GANCLI:
+def run(args: list[str] | None = None) -> GANCLI:
+    """Runs one subcommand (`fit`, ...) and returns the CLI, whose model and trainer tests can inspect."""
     return GANCLI(
         GAN,
         GANDataModule,
@@ -48,6 +51,11 @@ def main(args: list[str] | None = None) -> GANCLI:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
+
+
+def main() -> None:
+    """Console-script entry point: exit status 0 on success, as a shell expects."""
+    run()
 
 
 if __name__ == "__main__":

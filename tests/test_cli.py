@@ -2,6 +2,7 @@
 
 import pickle
 import subprocess
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -10,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from lightning_gans.cli import main
+from lightning_gans.cli import run
 from lightning_gans.data import DATASETS
 from lightning_gans.losses import OBJECTIVES
 from lightning_gans.module import GAN
@@ -56,7 +57,6 @@ def fit_args(loss: str, backbone: str, root: Path, extra: list[str]) -> list[str
         "--config", str(CONFIGS / "losses" / f"{loss}.yaml"),
         "--trainer.fast_dev_run", "1",
         "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", "false",
         "--trainer.default_root_dir", str(root),
         *data_args,
         *extra,
@@ -67,7 +67,7 @@ def fit_args(loss: str, backbone: str, root: Path, extra: list[str]) -> list[str
 @pytest.mark.parametrize("loss", LOSSES)
 def test_fast_dev_run(loss, backbone, tmp_path, cifar_dir):
     extra = ["--data.data_dir", str(cifar_dir)] if backbone == "dcgan" else []
-    cli = main(fit_args(loss, backbone, tmp_path, extra))
+    cli = run(fit_args(loss, backbone, tmp_path, extra))
     model = cli.model
     assert model.hparams.loss == loss and model.hparams.backbone == backbone
     assert model.d_step == 1
@@ -129,7 +129,7 @@ def test_unknown_names_fail_before_training_listing_valid_ones(flag, value, list
         value,
     ]
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        run(args)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert f"{value!r}" in error and listing in error
@@ -142,3 +142,26 @@ def test_make_train_rejects_an_unknown_loss_before_doing_anything():
     )
     assert result.returncode != 0
     assert "unknown LOSS=hinge; valid: began dragan lsgan mm_gan ns_gan wgan wgan_gp" in result.stderr
+
+
+def test_console_script_trains_and_leaves_a_run_behind(tmp_path):
+    """The real entry point in a real process: exit status 0, metrics, a final grid and a checkpoint."""
+    script = Path(sys.executable).with_name("lightning-gans")
+    result = subprocess.run(
+        [
+            str(script), "fit",
+            "--config", str(CONFIGS / "data" / "ring8.yaml"),
+            "--config", str(CONFIGS / "backbones" / "mlp.yaml"),
+            "--config", str(CONFIGS / "losses" / "began.yaml"),
+            "--model.steps", "12",
+            "--trainer.logger.init_args.save_dir", str(tmp_path),
+            "--trainer.logger.init_args.name", "began-ring8",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "began-ring8" / "version_0"
+    assert (run_dir / "samples" / "step-00000012.png").exists()
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["d_step"] == 12
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"d_loss", "g_loss", "d/k", "d/convergence", "d/recon_real", "d/penalty"} - set(header) == {"d/penalty"}

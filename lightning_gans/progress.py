@@ -1,0 +1,32 @@
+"""A progress bar in the paper's unit: discriminator steps out of the run's `steps`, with an ETA.
+
+The training stream is endless (it is indexed by step), so Lightning's own bar has no total; this one counts
+`GAN.d_step`, which also makes a resumed run start where it left off instead of at zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+
+class StepProgressBar(TQDMProgressBar):
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        bar = self.train_progress_bar
+        bar.reset(total=pl_module.hparams.steps)
+        bar.initial = bar.n = pl_module.d_step
+        bar.set_description("D steps")
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        bar = self.train_progress_bar
+        done = pl_module.d_step
+        if bar is None or bar.disable or (done % self.refresh_rate and done != bar.total):
+            return
+        bar.n = done
+        bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+        bar.refresh()
