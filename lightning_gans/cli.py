@@ -6,6 +6,9 @@ step is taken, and a bad one is reported as a usage error that lists the valid n
 
 from __future__ import annotations
 
+from typing import Any
+
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .data import GANDataModule
@@ -29,9 +32,24 @@ TRAINER_DEFAULTS = {
 class GANCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
-        parser.add_lightning_class_args(StepProgressBar, "progress_bar")
         parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
         parser.link_arguments("seed_everything", "data.seed")
+
+    def _parse_ckpt_path(self) -> None:
+        """Keeps the command line authoritative on resume.
+
+        LightningCLI would overwrite the parsed model arguments with the hyperparameters stored in `--ckpt_path`,
+        which silently undoes `--model.steps` when a finished run is extended. A resume here passes the run's own
+        saved config.yaml, so nothing is lost by skipping that merge.
+        """
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Adds the step-counting progress bar unless progress bars are switched off."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer_config = config.get("trainer", {})
+        if trainer_config.get("enable_progress_bar") is not False and not trainer_config.get("fast_dev_run"):
+            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), StepProgressBar()]
+        return super().instantiate_trainer(**kwargs)
 
     def instantiate_classes(self) -> None:
         try:

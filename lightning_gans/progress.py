@@ -13,8 +13,16 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 
 class StepProgressBar(TQDMProgressBar):
+    # Both hooks: a run resumed mid-epoch gets on_train_start but no on_train_epoch_start.
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._count_d_steps(pl_module)
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
+        self._count_d_steps(pl_module)
+
+    def _count_d_steps(self, pl_module: pl.LightningModule) -> None:
         bar = self.train_progress_bar
         bar.reset(total=pl_module.hparams.steps)
         bar.initial = bar.n = pl_module.d_step

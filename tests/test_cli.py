@@ -165,3 +165,43 @@ def test_console_script_trains_and_leaves_a_run_behind(tmp_path):
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["d_step"] == 12
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"d_loss", "g_loss", "d/k", "d/convergence", "d/recon_real", "d/penalty"} - set(header) == {"d/penalty"}
+
+
+def ring8_fit(root: Path, name: str, *extra: str) -> list[str]:
+    return [
+        "fit",
+        "--config", str(CONFIGS / "data" / "ring8.yaml"),
+        "--config", str(CONFIGS / "backbones" / "mlp.yaml"),
+        "--config", str(CONFIGS / "losses" / "wgan_gp.yaml"),
+        "--evaluation.every_n_steps", "5",
+        "--trainer.logger.init_args.save_dir", str(root),
+        "--trainer.logger.init_args.name", name,
+        *extra,
+    ]  # fmt: skip
+
+
+def test_readme_resume_extends_a_run_exactly(tmp_path):
+    """Resume as the README says (saved config.yaml + --ckpt_path) with more steps: equal to one long run."""
+    run(ring8_fit(tmp_path, "whole", "--model.steps", "20"))
+    run(ring8_fit(tmp_path, "split", "--model.steps", "10"))
+    first = tmp_path / "split" / "version_0"
+    resumed = run(
+        [
+            "fit",
+            "--config", str(first / "config.yaml"),
+            "--model.steps", "20",
+            "--ckpt_path", str(first / "checkpoints" / "last.ckpt"),
+        ]
+    )  # fmt: skip
+    assert resumed.model.d_step == 20
+    whole = torch.load(tmp_path / "whole" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    split = torch.load(tmp_path / "split" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert split["d_step"] == whole["d_step"] == 20
+    for name, tensor in whole["state_dict"].items():
+        torch.testing.assert_close(split["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_progress_bars_can_be_switched_off(tmp_path):
+    cli = run(ring8_fit(tmp_path, "quiet", "--model.steps", "3", "--trainer.enable_progress_bar", "false"))
+    assert cli.model.d_step == 3
+    assert cli.trainer.progress_bar_callback is None
