@@ -100,15 +100,15 @@ def fake_download(torchvision_name: str, value: int | None):
 
 
 def test_download_goes_to_the_cache_and_is_found_there(dirs, monkeypatch):
-    monkeypatch.setattr(image_loaders, "_torchvision_download", fake_download("FashionMNIST", 50))
+    monkeypatch.setattr(image_loaders, "torchvision_download", fake_download("FashionMNIST", 50))
     assert loaded_value("fashion_mnist", dirs["explicit"], download=True) == 50
     assert (locations.cache_dir() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()
-    monkeypatch.setattr(image_loaders, "_torchvision_download", fake_download("FashionMNIST", None))
+    monkeypatch.setattr(image_loaders, "torchvision_download", fake_download("FashionMNIST", None))
     assert loaded_value("fashion_mnist", dirs["explicit"], download=True) == 50  # cached: no new download
 
 
 def test_failed_download_is_reported_with_the_places_looked(dirs, monkeypatch):
-    monkeypatch.setattr(image_loaders, "_torchvision_download", fake_download("MNIST", None))
+    monkeypatch.setattr(image_loaders, "torchvision_download", fake_download("MNIST", None))
     with pytest.raises(DatasetNotFoundError, match="network is unreachable") as error:
         loaded_value("mnist", dirs["explicit"], download=True)
     assert str(dirs["explicit"]) in str(error.value)

@@ -36,7 +36,7 @@ def read_idx_images(path: Path) -> np.ndarray:
     The payload length must match the header exactly: a short file means an interrupted download, and
     reading what is there would quietly drop images.
     """
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     if len(raw) < _IDX_HEADER_BYTES:
         raise DatasetFileError(f"{path}: IDX header truncated ({len(raw)} bytes, need {_IDX_HEADER_BYTES})")
     magic, *dims = (int(v) for v in np.frombuffer(raw, dtype=">i4", count=4))
@@ -56,7 +56,7 @@ def read_idx_images(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=_IDX_HEADER_BYTES).reshape(dims).copy()
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -69,7 +69,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DatasetFileError(f"{path}: not a valid gzip file ({exc})") from exc
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+class NumpyOnlyUnpickler(pickle.Unpickler):
     """Refuses every global except the few a pickled numpy array needs.
 
     A CIFAR batch is a pickle, and unpickling an arbitrary file can run arbitrary code; the data directory
@@ -102,7 +102,7 @@ def read_cifar_batch(path: Path) -> np.ndarray:
     """
     try:
         with path.open("rb") as file:
-            batch = _NumpyOnlyUnpickler(file, encoding="bytes").load()
+            batch = NumpyOnlyUnpickler(file, encoding="bytes").load()
     # A damaged pickle can fail in many ways (UnpicklingError, EOFError, ValueError, KeyError, ...); all
     # of them mean the same thing to the caller.
     except Exception as exc:

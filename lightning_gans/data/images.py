@@ -62,13 +62,13 @@ def _load_idx(
     files = locations.locate(
         name,
         data_dir,
-        lambda directory: _find_idx_files(directory, name, torchvision_name),
+        lambda directory: find_idx_files(directory, name, torchvision_name),
         expected=(
             f"{IDX_STEMS['train']}[.gz] and {IDX_STEMS['test']}[.gz] "
             f"(in the directory itself, or under {name}/ or {torchvision_name}/raw/)"
         ),
         allow_download=download,
-        download=_torchvision_download(torchvision_name),
+        download=torchvision_download(torchvision_name),
         system_dirs=system_dirs,
         install_hint=install_hint,
     )
@@ -79,7 +79,7 @@ def _load_idx(
     return InMemorySamples(torch.from_numpy(images).unsqueeze(1))
 
 
-def _find_idx_files(directory: Path, name: str, torchvision_name: str) -> dict[str, Path] | None:
+def find_idx_files(directory: Path, name: str, torchvision_name: str) -> dict[str, Path] | None:
     """Split -> image file, from the first folder under `directory` that holds both splits."""
     for folder in (directory, directory / name, directory / torchvision_name / "raw"):
         files = {split: _idx_file(folder, stem) for split, stem in IDX_STEMS.items()}
@@ -100,16 +100,16 @@ def load_cifar10(data_dir: Path | None, split: str, download: bool) -> InMemoryS
     folder = locations.locate(
         "cifar10",
         data_dir,
-        _find_cifar_folder,
+        find_cifar_folder,
         expected=f"{CIFAR_FOLDER}/data_batch_1..5 and test_batch (in the directory or under cifar10/)",
         allow_download=download,
-        download=_torchvision_download("CIFAR10"),
+        download=torchvision_download("CIFAR10"),
     )
     images = np.concatenate([read_cifar_batch(folder / batch) for batch in CIFAR_BATCHES[split]])
     return InMemorySamples(torch.from_numpy(images))
 
 
-def _find_cifar_folder(directory: Path) -> Path | None:
+def find_cifar_folder(directory: Path) -> Path | None:
     batches = [batch for split in CIFAR_BATCHES.values() for batch in split]
     for folder in (directory / CIFAR_FOLDER, directory / "cifar10" / CIFAR_FOLDER):
         if all((folder / batch).is_file() for batch in batches):
@@ -125,7 +125,7 @@ def load_celeba(data_dir: Path | None, split: str, download: bool) -> ImageFiles
         _find_celeba_folder,
         expected=f"celeba/{CELEBA_IMAGES}/ and celeba/{CELEBA_PARTITION_FILE}",
         allow_download=download,
-        download=_torchvision_download("CelebA", split="all"),
+        download=torchvision_download("CelebA", split="all"),
     )
     partition_file = folder / CELEBA_PARTITION_FILE
     names = read_celeba_partition(partition_file)[CELEBA_PARTITIONS[split]]
@@ -141,7 +141,7 @@ def _find_celeba_folder(directory: Path) -> Path | None:
     return None
 
 
-def _torchvision_download(class_name: str, **options: str) -> Callable[[Path], object]:
+def torchvision_download(class_name: str, **options: str) -> Callable[[Path], object]:
     def download(root: Path) -> object:
         import torchvision.datasets  # slow to import, and needed only on this rare path
 
