@@ -53,3 +53,15 @@ def average_tensor(value: Tensor) -> Tensor:
     total = value.clone()
     dist.all_reduce(total, op=dist.ReduceOp.SUM)
     return total / dist.get_world_size()
+
+
+def broadcast_buffers(module: nn.Module, source: int = 0) -> None:
+    """Gives every replica rank `source`'s buffers (batch-norm running statistics).
+
+    Replicas see different batches, so their running statistics drift apart; the checkpoint holds rank 0's, and
+    an evaluation must sample with those on every rank for the merged score to be the checkpoint's score.
+    """
+    if not is_distributed():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=source)

@@ -28,10 +28,10 @@ EVAL_NOISE_COUNT = 64
 class DivergedError(RuntimeError):
     """Training produced a non-finite loss; a sweep records the trial as failed with this message."""
 
-    def __init__(self, step: int, network: str) -> None:
-        super().__init__(f"diverged at step {step}: the {network} loss is not finite")
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"diverged at step {step}: {what} is not finite")
         self.step = step
-        self.network = network
+        self.what = what
 
 
 def uniform_noise(count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
@@ -204,7 +204,7 @@ class GAN(pl.LightningModule):
         bad = [(step, name) for step, name in zip(first_bad, ("discriminator", "generator"), strict=True) if step >= 0]
         if bad:
             step, name = min(bad)
-            raise DivergedError(step, name)
+            raise DivergedError(step, f"the {name} loss")
 
     def _log_parts(self, prefix: str, output: LossOutput) -> None:
         parts = {f"{prefix}/{name}": value.detach() for name, value in output.parts.items()}

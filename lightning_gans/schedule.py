@@ -1,23 +1,34 @@
-"""What happens at every evaluation point of a run: a fixed-noise sample grid and a checkpoint.
+"""What happens at every evaluation point of a run: a sample grid, the scores, and checkpoints.
 
 Evaluation points are counted in the paper's discriminator steps (PROTOCOL.md: every 5 "epochs" of 50,000
-images, i.e. 3,906 steps at batch 64) and always include the last step, so a run of any length leaves a final
-grid and a checkpoint to resume from.
+images, i.e. 3,906 steps at batch 64) and always include the last step. A trial's score is the minimum FD over
+its evaluation points, so the schedule keeps the best score, the step it came from and that checkpoint.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
+from .data import GANDataModule
+from .evaluation import Evaluator
+from .metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
+from .metrics.extractors import build_extractor, default_extractor_name
+from .metrics.reference import load_or_compute_reference
+from .metrics.scores import GenerativeScores
 from .module import GAN
 from .samples import sample_picture
 
 PAPER_EVAL_EVERY = 3906
+AUTO = "auto"
+NO_SCORES = "none"
 
 
 def is_evaluation_step(d_step: int, every: int, last: int) -> bool:
@@ -30,40 +41,158 @@ def run_directory(trainer: pl.Trainer) -> Path:
 
 
 class EvaluationSchedule(pl.Callback):
-    """Saves `samples/step-NNNNNNNN.png` and `checkpoints/{last,step-NNNNNNNN}.ckpt` at each evaluation point.
+    """Grid, scores and checkpoints at each evaluation point.
+
+    Writes `samples/step-NNNNNNNN.png`, `checkpoints/{last,best,step-NNNNNNNN}.ckpt` and logs the scores under
+    keys that name the extractor and sample count (e.g. `eval/fid_inception_n10000`, `eval/fd_domain_n10000`).
 
     Args:
         every_n_steps: evaluation interval in discriminator steps.
-        keep_step_checkpoints: also keep one checkpoint per evaluation point (the protocol scores every one).
+        samples: generated samples per evaluation (the paper: 10,000), scored against as many test images.
+        extractor: `inception`, `domain`, `none` (grids and checkpoints only), or `auto`: Inception when its
+            weights are available offline, else the project's domain classifier (trained on first use).
+        inception_weights: path to the FID Inception weights (also $LIGHTNING_GANS_INCEPTION_WEIGHTS).
+        batch_size: generation and feature-extraction batch size.
+        is_splits: Inception Score splits; 1 is the paper's single score.
+        kid_subsets, kid_subset_size: KID's subsampling.
+        keep_step_checkpoints: also keep one checkpoint per evaluation point.
     """
 
-    def __init__(self, every_n_steps: int = PAPER_EVAL_EVERY, keep_step_checkpoints: bool = True) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps={every_n_steps!r} is not allowed; it must be an integer >= 1")
+    def __init__(
+        self,
+        every_n_steps: int = PAPER_EVAL_EVERY,
+        samples: int = 10_000,
+        extractor: str = AUTO,
+        inception_weights: str | None = None,
+        batch_size: int = 500,
+        is_splits: int = 1,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        keep_step_checkpoints: bool = True,
+    ) -> None:
+        for name, value in (("every_n_steps", every_n_steps), ("samples", samples), ("batch_size", batch_size)):
+            if value < 1:
+                raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= 1")
+        allowed = (AUTO, NO_SCORES, "inception", "domain")
+        if extractor not in allowed:
+            raise ValueError(f"unknown feature extractor {extractor!r}; valid extractor names: {', '.join(allowed)}")
         self.every_n_steps = every_n_steps
+        self.samples = samples
+        self.extractor = extractor
+        self.inception_weights = inception_weights
+        self.batch_size = batch_size
+        self.is_splits = is_splits
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = min(kid_subset_size, samples)
         self.keep_step_checkpoints = keep_step_checkpoints
+        self.evaluator: Evaluator | None = None
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+
+    # -- setup: choose the extractor and load the reference statistics before the first step ----------------
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit" or self.extractor == NO_SCORES or self.evaluator is not None:
+            return
+        datamodule = trainer.datamodule
+        if not isinstance(datamodule, GANDataModule) or len(datamodule.sample_shape) != 3:
+            return  # 2-D mixtures have no image features; their mode metrics live elsewhere
+        dataset = datamodule.spec.name
+        name = self._extractor_name(dataset)
+        if name == NO_SCORES:
+            return
+        if name == "domain" and not classifier_path(dataset).is_file():
+            if trainer.is_global_zero:
+                warnings.warn(f"no domain classifier for {dataset} yet: training one first (cached)", stacklevel=1)
+                train_domain_classifier(dataset, data_dir=_as_str(datamodule.data_dir), device=str(pl_module.device))
+            trainer.strategy.barrier("domain classifier")
+        extractor = build_extractor(
+            name,
+            dataset,
+            inception_weights=self.inception_weights,
+            data_dir=_as_str(datamodule.data_dir),
+            device=pl_module.device,
+        )
+        test_images = datamodule.split("test")
+
+        def reference() -> Any:
+            return load_or_compute_reference(
+                dataset, "test", test_images, extractor, self.samples, self.batch_size, pl_module.device
+            )
+
+        # One process computes and caches the statistics; the others read the file it wrote.
+        statistics = reference() if trainer.is_global_zero else None
+        trainer.strategy.barrier("reference statistics")
+        statistics = statistics or reference()
+        self.evaluator = Evaluator(
+            extractor=extractor,
+            reference=statistics,
+            samples=self.samples,
+            batch_size=self.batch_size,
+            metric=GenerativeScores(
+                statistics,
+                is_splits=self.is_splits,
+                kid_subsets=self.kid_subsets,
+                kid_subset_size=self.kid_subset_size,
+            ),
+        )
+
+    def _extractor_name(self, dataset: str) -> str:
+        if self.extractor != AUTO:
+            return self.extractor
+        name = default_extractor_name(self.inception_weights)
+        if name == "domain" and dataset not in DOMAIN_DATASETS:
+            warnings.warn(
+                f"no Inception weights and no domain classifier for {dataset}: runs are not scored", stacklevel=1
+            )
+            return NO_SCORES
+        return name
+
+    # -- every evaluation point ------------------------------------------------------------------------------
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         assert isinstance(pl_module, GAN), "EvaluationSchedule drives lightning_gans.module.GAN"
-        if trainer.sanity_checking or not is_evaluation_step(
-            pl_module.d_step, self.every_n_steps, pl_module.hparams.steps
-        ):
+        if not is_evaluation_step(pl_module.d_step, self.every_n_steps, pl_module.hparams.steps):
             return
         pl_module.raise_if_diverged()
         directory = run_directory(trainer)
         name = f"step-{pl_module.d_step:08d}"
         if trainer.is_global_zero:
-            self.save_grid(pl_module, directory / "samples" / f"{name}.png")
+            self.publish_grid(trainer, pl_module, directory / "samples" / f"{name}.png")
+        improved = self.score(trainer, pl_module)
         self.save_checkpoint(trainer, directory / "checkpoints" / "last.ckpt")
         if self.keep_step_checkpoints:
             self.save_checkpoint(trainer, directory / "checkpoints" / f"{name}.ckpt")
+        if improved:
+            self.save_checkpoint(trainer, directory / "checkpoints" / "best.ckpt")
+
+    def score(self, trainer: pl.Trainer, pl_module: GAN) -> bool:
+        """Scores the generator, logs the scores and says whether the selection score improved."""
+        if self.evaluator is None:
+            return False
+        progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
+        scores = self.evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress)
+        selection = scores[self.evaluator.selection_key]
+        improved = self.best_score is None or selection < self.best_score
+        if improved:
+            self.best_score, self.best_step = selection, pl_module.d_step
+        best_key = self.evaluator.selection_key.replace("eval/", "eval/best_")
+        scores.update({best_key: self.best_score, f"{best_key}_step": float(self.best_step)})
+        for logger in trainer.loggers:
+            logger.log_metrics(scores, step=pl_module.d_step)
+        trainer.callback_metrics.update({key: torch.tensor(value) for key, value in scores.items()})
+        return improved
 
     @staticmethod
-    def save_grid(pl_module: GAN, path: Path) -> None:
+    def publish_grid(trainer: pl.Trainer, pl_module: GAN, path: Path) -> None:
+        picture = sample_picture(pl_module.sample(pl_module.fixed_noise))
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(sample_picture(pl_module.sample(pl_module.fixed_noise)), path)
+        save_image(picture, path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="samples", images=[picture], step=pl_module.d_step)
 
     @staticmethod
     def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
@@ -74,3 +203,16 @@ class EvaluationSchedule(pl.Callback):
         trainer.save_checkpoint(partial)
         if trainer.is_global_zero:
             os.replace(partial, path)
+
+    # -- the best score survives a resume ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "best_step": self.best_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict["best_score"]
+        self.best_step = state_dict["best_step"]
+
+
+def _as_str(path: Path | None) -> str | None:
+    return None if path is None else str(path)

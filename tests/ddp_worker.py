@@ -11,6 +11,7 @@ import torch
 
 from lightning_gans.data import GANDataModule
 from lightning_gans.module import GAN
+from lightning_gans.schedule import EvaluationSchedule
 
 
 class SaveEachRank(pl.Callback):
@@ -22,11 +23,20 @@ class SaveEachRank(pl.Callback):
         torch.save({"state": state, "d_step": pl_module.d_step}, self.directory / f"rank{trainer.global_rank}.pt")
 
 
-def main(directory: Path, loss: str, backbone: str, dataset: str) -> None:
+class SaveScores(pl.Callback):
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        scores = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("eval/")}
+        torch.save(scores, Path(trainer.default_root_dir) / f"scores{trainer.global_rank}.pt")
+
+
+def main(directory: Path, loss: str, backbone: str, dataset: str, score: bool = False) -> None:
     pl.seed_everything(0)
     model = GAN(loss=loss, backbone=backbone, sample_shape=GANDataModule(dataset).sample_shape, steps=6, n_disc=2)
     torch.save(model.state_dict(), directory / "initial.pt")
+    # Scoring: 600 fixed-noise samples split 300/300 over the ranks, domain features, at step 6.
+    evaluation = [EvaluationSchedule(every_n_steps=6, samples=600, extractor="domain", kid_subset_size=100)]
     trainer = pl.Trainer(
+        default_root_dir=directory,
         accelerator="cpu",
         devices=2,
         strategy="ddp",
@@ -36,10 +46,10 @@ def main(directory: Path, loss: str, backbone: str, dataset: str) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         logger=False,
-        callbacks=[SaveEachRank(directory)],
+        callbacks=[SaveEachRank(directory), *([*evaluation, SaveScores()] if score else [])],
     )
     trainer.fit(model, datamodule=GANDataModule(dataset, batch_size=16))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], score=sys.argv[5:] == ["score"])
