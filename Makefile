@@ -39,7 +39,7 @@ train: $(STAMP)
 		--config configs/losses/$(LOSS).yaml \
 		$(if $(STEPS),--model.steps $(STEPS)) \
 		--seed_everything $(SEED) \
-		--trainer.logger.init_args.name $(LOSS)-$(DATASET)
+		--run.name $(LOSS)-$(DATASET)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,15 +1,20 @@
-"""`lightning-gans`: LightningCLI over the GAN module and the data module, with the paper's trainer defaults.
+"""`lightning-gans`: LightningCLI over the GAN module and the data module, plus the evaluation commands.
 
-Names (loss, backbone, dataset) are validated while the classes are instantiated, before any data is read or any
-step is taken, and a bad one is reported as a usage error that lists the valid names.
+Names (loss, backbone, dataset, extractor) are validated while the classes are instantiated, before any data is
+read or any step is taken, and a bad one is reported as a usage error that lists the valid names.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import GANDataModule
 from .module import GAN
@@ -25,13 +30,39 @@ TRAINER_DEFAULTS = {
     "num_sanity_val_steps": 0,
     "limit_val_batches": 0,
     "log_every_n_steps": 50,
-    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
 }
+
+
+@dataclass
+class RunOptions:
+    """Where a run's files go and what it logs to.
+
+    Args:
+        name: the run's folder under `root` (versions are numbered inside it).
+        root: the directory that holds all runs.
+        wandb: also log to Weights & Biases (offline unless WANDB_MODE says otherwise; no account needed).
+        wandb_project: the W&B project.
+    """
+
+    name: str = "gan"
+    root: str = "runs"
+    wandb: bool = True
+    wandb_project: str = "lightning-gans"
+
+    def loggers(self) -> list[Logger]:
+        csv = CSVLogger(save_dir=self.root, name=self.name)
+        if not self.wandb:
+            return [csv]
+        wandb_dir = Path(self.root)
+        wandb_dir.mkdir(parents=True, exist_ok=True)
+        run_name = f"{self.name}/version_{csv.version}"
+        return [csv, WandbLogger(name=run_name, save_dir=str(wandb_dir), project=self.wandb_project)]
 
 
 class GANCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
+        parser.add_class_arguments(RunOptions, "run")
         parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
         parser.link_arguments("seed_everything", "data.seed")
 
@@ -44,11 +75,13 @@ class GANCLI(LightningCLI):
         """
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Adds the step-counting progress bar unless progress bars are switched off."""
+        """Adds the step-counting progress bar and the run's loggers, unless the trainer config overrides them."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer_config = config.get("trainer", {})
         if trainer_config.get("enable_progress_bar") is not False and not trainer_config.get("fast_dev_run"):
             kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), StepProgressBar()]
+        if trainer_config.get("logger") is None:
+            kwargs["logger"] = config["run"].loggers()
         return super().instantiate_trainer(**kwargs)
 
     def instantiate_classes(self) -> None:
@@ -60,6 +93,7 @@ class GANCLI(LightningCLI):
 
 def run(args: list[str] | None = None) -> GANCLI:
     """Runs one subcommand (`fit`, ...) and returns the CLI, whose model and trainer tests can inspect."""
+    os.environ.setdefault("WANDB_MODE", "offline")
     return GANCLI(
         GAN,
         GANDataModule,
@@ -72,7 +106,12 @@ def run(args: list[str] | None = None) -> GANCLI:
 
 
 def main() -> None:
-    """Console-script entry point: exit status 0 on success, as a shell expects."""
+    """Console-script entry point: the evaluation commands, or LightningCLI's fit/validate/test."""
+    from .commands import COMMANDS
+
+    arguments = sys.argv[1:]
+    if arguments and arguments[0] in COMMANDS:
+        sys.exit(COMMANDS[arguments[0]](arguments[1:]))
     run()
 
 

@@ -58,6 +58,8 @@ def fit_args(loss: str, backbone: str, root: Path, extra: list[str]) -> list[str
         "--trainer.fast_dev_run", "1",
         "--trainer.accelerator", "cpu",
         "--trainer.default_root_dir", str(root),
+        "--evaluation.extractor", "none",
+        "--run.wandb", "false",
         *data_args,
         *extra,
     ]  # fmt: skip
@@ -116,6 +118,7 @@ def test_dataset_configs_hold_the_papers_length(dataset, steps):
         ("--model.loss", "hinge", "valid loss names: mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began"),
         ("--model.backbone", "resnet", "valid backbone names: infogan, dcgan, mlp"),
         ("--data.name", "imagenet", "valid dataset names: mnist, fashion_mnist, cifar10, celeba"),
+        ("--evaluation.extractor", "clip", "valid extractor names: auto, none, inception, domain"),
     ],
 )
 def test_unknown_names_fail_before_training_listing_valid_ones(flag, value, listing, tmp_path, capsys):
@@ -154,8 +157,9 @@ def test_console_script_trains_and_leaves_a_run_behind(tmp_path):
             "--config", str(CONFIGS / "backbones" / "mlp.yaml"),
             "--config", str(CONFIGS / "losses" / "began.yaml"),
             "--model.steps", "12",
-            "--trainer.logger.init_args.save_dir", str(tmp_path),
-            "--trainer.logger.init_args.name", "began-ring8",
+            "--run.root", str(tmp_path),
+            "--run.name", "began-ring8",
+            "--run.wandb", "false",
         ],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -174,8 +178,9 @@ def ring8_fit(root: Path, name: str, *extra: str) -> list[str]:
         "--config", str(CONFIGS / "backbones" / "mlp.yaml"),
         "--config", str(CONFIGS / "losses" / "wgan_gp.yaml"),
         "--evaluation.every_n_steps", "5",
-        "--trainer.logger.init_args.save_dir", str(root),
-        "--trainer.logger.init_args.name", name,
+        "--run.root", str(root),
+        "--run.name", name,
+        "--run.wandb", "false",
         *extra,
     ]  # fmt: skip
 
