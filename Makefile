@@ -9,11 +9,13 @@ DATASET ?= fashion_mnist
 BACKBONE ?= $(if $(filter ring8 grid25,$(DATASET)),mlp,infogan)
 STEPS ?=
 SEED ?= 0
+EVAL_SAMPLES ?=
+EXTRACTOR ?= auto
 
 known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
-.PHONY: setup train test test-all lint
+.PHONY: setup train train-classifier bias-check test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
 ifneq ($(filter train,$(MAKECMDGOALS)),)
@@ -38,8 +40,18 @@ train: $(STAMP)
 		--config configs/backbones/$(BACKBONE).yaml \
 		--config configs/losses/$(LOSS).yaml \
 		$(if $(STEPS),--model.steps $(STEPS)) \
+		$(if $(EVAL_SAMPLES),--evaluation.samples $(EVAL_SAMPLES)) \
+		--evaluation.extractor $(EXTRACTOR) \
 		--seed_everything $(SEED) \
 		--run.name $(LOSS)-$(DATASET)
+
+# The offline feature extractor (FD/IS/KID in 'domain' features); `make train` also trains it on first use.
+train-classifier: $(STAMP)
+	$(BIN)/lightning-gans train-classifier --data $(DATASET)
+
+# The paper's bias check: real train images scored against real test images.
+bias-check: $(STAMP)
+	$(BIN)/lightning-gans bias-check --data $(DATASET) --extractor $(EXTRACTOR) $(if $(EVAL_SAMPLES),--samples $(EVAL_SAMPLES))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

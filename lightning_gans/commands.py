@@ -77,7 +77,8 @@ def bias_check_command(arguments: list[str]) -> int:
         f"{name} features (weights {extractor.weights_id})"
     )
     for key in ("fd", "kid", "is"):
-        print(f"  {score_key(key, name, options.samples)} = {float(results[key]):.4f}")
+        spread = f" +- {float(results[key + '_std']):.3g} (std over subsets)" if key == "kid" else ""
+        print(f"  {score_key(key, name, options.samples)} = {float(results[key]):.6g}{spread}")
     if options.data in PAPER_BIAS_FID:
         print(f"  the paper reports FID {PAPER_BIAS_FID[options.data]} with Inception features")
     print(f"  feature extraction: {options.samples / seconds:.0f} images/s on {device}")

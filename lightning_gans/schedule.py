@@ -51,7 +51,10 @@ class EvaluationSchedule(pl.Callback):
         samples: generated samples per evaluation (the paper: 10,000), scored against as many test images.
         extractor: `inception`, `domain`, `none` (grids and checkpoints only), or `auto`: Inception when its
             weights are available offline, else the project's domain classifier (trained on first use).
-        inception_weights: path to the FID Inception weights (also $LIGHTNING_GANS_INCEPTION_WEIGHTS).
+        inception_weights: path to the FID Inception weights (also $LIGHTNING_GANS_INCEPTION_WEIGHTS). With
+            `extractor: inception` and no local weights, they are downloaded (torch hub cache).
+        inception_antialias: resize to 299 with torch's antialiased bilinear filter instead of the TF1-compatible
+            resize behind published FIDs (a different metric: its cached statistics are kept apart).
         batch_size: generation and feature-extraction batch size.
         is_splits: Inception Score splits; 1 is the paper's single score.
         kid_subsets, kid_subset_size: KID's subsampling.
@@ -64,6 +67,7 @@ class EvaluationSchedule(pl.Callback):
         samples: int = 10_000,
         extractor: str = AUTO,
         inception_weights: str | None = None,
+        inception_antialias: bool = False,
         batch_size: int = 500,
         is_splits: int = 1,
         kid_subsets: int = 100,
@@ -80,6 +84,7 @@ class EvaluationSchedule(pl.Callback):
         self.samples = samples
         self.extractor = extractor
         self.inception_weights = inception_weights
+        self.inception_antialias = inception_antialias
         self.batch_size = batch_size
         self.is_splits = is_splits
         self.kid_subsets = kid_subsets
@@ -110,6 +115,8 @@ class EvaluationSchedule(pl.Callback):
             name,
             dataset,
             inception_weights=self.inception_weights,
+            inception_antialias=self.inception_antialias,
+            inception_download=self.extractor == "inception",
             data_dir=_as_str(datamodule.data_dir),
             device=pl_module.device,
         )
