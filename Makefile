@@ -11,14 +11,22 @@ STEPS ?=
 SEED ?= 0
 EVAL_SAMPLES ?=
 EXTRACTOR ?= auto
+SPACE ?= wide
+TRIALS ?=
+STUDY ?=
+STORAGE ?= runs/optuna.journal
+GPUS ?=
+WORKERS ?= 1
+SAMPLER ?= random
+PORT ?= 8080
 
 known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
-.PHONY: setup train train-classifier bias-check test test-all lint
+.PHONY: setup train sweep dashboard train-classifier bias-check test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
-ifneq ($(filter train,$(MAKECMDGOALS)),)
+ifneq ($(filter train sweep,$(MAKECMDGOALS)),)
 $(call check_name,losses,$(LOSS),LOSS)
 $(call check_name,data,$(DATASET),DATASET)
 $(call check_name,backbones,$(BACKBONE),BACKBONE)
@@ -44,6 +52,17 @@ train: $(STAMP)
 		--evaluation.extractor $(EXTRACTOR) \
 		--seed_everything $(SEED) \
 		--run.name $(LOSS)-$(DATASET)
+
+# The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
+sweep: $(STAMP)
+	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
+		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) \
+		$(if $(TRIALS),--trials $(TRIALS)) $(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
+		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
+
+# optuna-dashboard on the sweep storage, on this machine only.
+dashboard: $(STAMP)
+	$(BIN)/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(PORT)
 
 # The offline feature extractor (FD/IS/KID in 'domain' features); `make train` also trains it on first use.
 train-classifier: $(STAMP)

@@ -85,7 +85,21 @@ def bias_check_command(arguments: list[str]) -> int:
     return 0
 
 
+def sweep_command(arguments: list[str]) -> int:
+    from .launcher import sweep_command as run_sweep
+
+    return run_sweep(arguments)
+
+
+def sweep_worker_command(arguments: list[str]) -> int:
+    from .launcher import sweep_worker_command as run_worker_process
+
+    return run_worker_process(arguments)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,
+    "sweep": sweep_command,
+    "sweep-worker": sweep_worker_command,
 }

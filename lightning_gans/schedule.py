@@ -93,6 +93,8 @@ class EvaluationSchedule(pl.Callback):
         self.evaluator: Evaluator | None = None
         self.best_score: float | None = None
         self.best_step: int | None = None
+        self.last_scores: dict[str, float] = {}
+        self.last_step: int | None = None
 
     # -- setup: choose the extractor and load the reference statistics before the first step ----------------
 
@@ -181,6 +183,7 @@ class EvaluationSchedule(pl.Callback):
             return False
         progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
         scores = self.evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress)
+        self.last_scores, self.last_step = dict(scores), pl_module.d_step
         selection = scores[self.evaluator.selection_key]
         improved = self.best_score is None or selection < self.best_score
         if improved:

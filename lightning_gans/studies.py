@@ -1,0 +1,177 @@
+"""Where studies live and how workers share them: storages, a claim lock, heartbeats and orphan recovery.
+
+A study is shared by every worker process of a sweep, on one machine (the embedded journal file, the default) or
+on many (a PostgreSQL URL). Three things make sharing exact:
+- a claim lock (an exclusive file lock beside the journal, or a PostgreSQL advisory lock) around "count the
+  trials, then ask for one", so N workers start exactly the trials still needed and never one more;
+- a heartbeat each running trial's worker stamps on it, so a trial whose worker was killed is recognised;
+- recovery under the same lock: an orphaned trial is marked FAIL with its reason and its parameters are enqueued
+  again, so the study still ends with exactly the requested number of complete trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+DEFAULT_STORAGE = "runs/optuna.journal"
+RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql")
+HEARTBEAT_ATTR = "heartbeat"
+
+
+class StorageError(ValueError):
+    """A storage URL that is malformed or cannot be reached; raised before any training starts."""
+
+
+@dataclass(frozen=True)
+class StudyStorage:
+    """An opened Optuna storage plus what the claim lock needs to know about it."""
+
+    url: str
+    storage: BaseStorage
+
+    @property
+    def is_journal(self) -> bool:
+        return isinstance(self.storage, JournalStorage)
+
+    @contextlib.contextmanager
+    def claim_lock(self, study_name: str) -> Iterator[None]:
+        """Serialises trial claiming and orphan recovery across every worker of the study."""
+        if isinstance(self.storage, RDBStorage) and self.url.startswith("postgresql"):
+            key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+            engine = self.storage.engine
+            with engine.connect() as connection:
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+                try:
+                    yield
+                finally:
+                    connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+            return
+        lock_path = Path(self.local_path() + f".{hashlib.sha256(study_name.encode()).hexdigest()[:12]}.lock")
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def local_path(self) -> str:
+        return self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else self.url
+
+
+def open_storage(url: str | None = None) -> StudyStorage:
+    """A journal file (a path, the default) or an RDB URL; fails clearly if the URL is malformed or unreachable."""
+    url = url or DEFAULT_STORAGE
+    scheme = urlparse(url).scheme
+    if "://" not in url:
+        path = Path(url)
+        if path.is_dir():
+            raise StorageError(f"storage {url!r} is a directory; give a journal file path such as {DEFAULT_STORAGE}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return StudyStorage(str(path), JournalStorage(JournalFileBackend(str(path))))
+    if scheme not in RDB_SCHEMES:
+        raise StorageError(
+            f"storage {url!r} has an unsupported scheme {scheme!r}; use a journal file path (default "
+            f"{DEFAULT_STORAGE}) or a URL starting with {', '.join(s + '://' for s in RDB_SCHEMES)}"
+        )
+    try:
+        storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except Exception as error:  # SQLAlchemy and driver errors come in many classes
+        raise StorageError(f"cannot open storage {redact(url)}: {first_line(error)}") from error
+    return StudyStorage(url, storage)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+# -- counting and claiming -----------------------------------------------------------------------------------
+
+
+def state_counts(study: optuna.Study) -> dict[TrialState, int]:
+    counts = dict.fromkeys(TrialState, 0)
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state] += 1
+    return counts
+
+
+def claim_trial(study: optuna.Study, storage: StudyStorage, target: int, grace_seconds: float) -> optuna.Trial | None:
+    """The next trial this worker should run, or None when every needed trial is complete or running.
+
+    Under the claim lock: orphans are recovered first, then a waiting (enqueued) trial is taken if any, else a new
+    one only while complete + running trials are fewer than `target`.
+    """
+    with storage.claim_lock(study.study_name):
+        recover_orphans(study, storage, grace_seconds)
+        counts = state_counts(study)
+        if counts[TrialState.COMPLETE] >= target:
+            return None
+        if counts[TrialState.WAITING] == 0 and counts[TrialState.COMPLETE] + counts[TrialState.RUNNING] >= target:
+            return None
+        trial = study.ask()
+        storage.storage.set_trial_user_attr(trial._trial_id, HEARTBEAT_ATTR, time.time())
+        return trial
+
+
+def recover_orphans(study: optuna.Study, storage: StudyStorage, grace_seconds: float) -> list[FrozenTrial]:
+    """Marks RUNNING trials whose heartbeat is older than the grace period FAIL and enqueues their parameters again.
+
+    Call under the claim lock, so two workers never recover the same orphan twice.
+    """
+    now = time.time()
+    orphans = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if now - float(trial.user_attrs.get(HEARTBEAT_ATTR, 0.0)) > grace_seconds
+    ]
+    for trial in orphans:
+        storage.storage.set_trial_user_attr(
+            trial._trial_id, "fail_reason", f"no heartbeat for {grace_seconds:.0f} s: its worker died"
+        )
+        storage.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        retry_attrs = {key: value for key, value in trial.user_attrs.items() if key == "authors_setting"}
+        study.enqueue_trial(trial.params, user_attrs={**retry_attrs, "retry_of": trial.number})
+    return orphans
+
+
+class Heartbeat:
+    """Stamps the trial every `interval` seconds from a background thread while the worker trains it."""
+
+    def __init__(self, storage: StudyStorage, trial_id: int, interval: float) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="trial-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._storage.storage.set_trial_user_attr(self._trial_id, HEARTBEAT_ATTR, time.time())

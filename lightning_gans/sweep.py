@@ -1,0 +1,281 @@
+"""The paper's search for one loss: an Optuna study of GAN trials, run by one or many worker processes.
+
+A study is (loss, dataset, space). Trial 0 is the loss's authors' setting; the rest are drawn at random from the
+space, with each trial's parameters a pure function of (seed, trial number) so that the sweep is reproducible
+whichever worker happens to run which trial. A trial trains one GAN with the paper's protocol and its value is
+the minimum FD over its evaluation points; each evaluation is also reported as an intermediate value, so the
+dashboard shows learning curves. Running the same sweep again continues it until `trials` trials are complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import optuna
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from optuna.trial import TrialState
+
+from .data import DATASETS, GANDataModule
+from .losses import OBJECTIVES
+from .module import GAN, DivergedError
+from .registry import UnknownNameError
+from .schedule import PAPER_EVAL_EVERY, EvaluationSchedule
+from .search import SPACES, authors_trial_params, trial_arguments
+from .studies import Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
+
+SAMPLERS = ("random", "tpe")
+PAPER_TRIALS = {"wide": 100, "narrow": 50}
+PRUNERS = ("none", "median")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything a worker needs to run trials of one study; validated before anything starts."""
+
+    loss: str
+    dataset: str = "fashion_mnist"
+    space: str = "wide"
+    trials: int | None = None
+    steps: int | None = None
+    study: str | None = None
+    storage: str | None = None
+    seed: int = 0
+    eval_samples: int = 10_000
+    eval_every: int = PAPER_EVAL_EVERY
+    extractor: str = "auto"
+    backbone: str = "infogan"
+    sampler: str = "random"
+    pruner: str = "none"
+    root: str = "runs"
+    wandb: bool = True
+    accelerator: str = "auto"
+    heartbeat_seconds: float = 10.0
+    grace_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        OBJECTIVES.get(self.loss)
+        DATASETS.get(self.dataset)
+        if self.space not in SPACES:
+            raise UnknownNameError(f"unknown space {self.space!r}; valid space names: {', '.join(SPACES)}")
+        for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+            if getattr(self, name) not in allowed:
+                raise UnknownNameError(f"unknown {name} {getattr(self, name)!r}; valid {name}s: {', '.join(allowed)}")
+        for name, shown in (
+            ("target_trials", "TRIALS"),
+            ("eval_samples", "EVAL_SAMPLES"),
+            ("eval_every", "eval_every"),
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{shown}={getattr(self, name)!r} is not allowed; it must be an integer >= 1")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"STEPS={self.steps!r} is not allowed; it must be an integer >= 1")
+
+    @property
+    def target_trials(self) -> int:
+        """The protocol's trial count unless TRIALS says otherwise: 100 for the wide space, 50 for the narrow one."""
+        return self.trials if self.trials is not None else PAPER_TRIALS[self.space]
+
+    @property
+    def study_name(self) -> str:
+        return self.study or f"{self.loss}-{self.dataset}-{self.space}"
+
+    @property
+    def training_steps(self) -> int:
+        return self.steps or DATASETS.get(self.dataset).paper_steps
+
+    @property
+    def run_root(self) -> Path:
+        return Path(self.root) / "sweeps" / self.study_name
+
+
+def derived_seed(*parts: object) -> int:
+    """A 32-bit seed from any parts, stable across processes and Python versions (unlike hash())."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big")
+
+
+class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
+    """Random search whose draws depend on (seed, trial number, parameter), not on which worker asks first."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed=seed)
+        self._base_seed = seed
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, distribution: Any) -> Any:
+        draw = optuna.samplers.RandomSampler(seed=derived_seed(self._base_seed, trial.number, param_name))
+        return draw.sample_independent(study, trial, param_name, distribution)
+
+
+def make_sampler(settings: SweepSettings) -> optuna.samplers.BaseSampler:
+    if settings.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=settings.seed)
+    return TrialSeededRandomSampler(settings.seed)
+
+
+def make_pruner(settings: SweepSettings) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner() if settings.pruner == "median" else optuna.pruners.NopPruner()
+
+
+def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
+    """Loads the study, creating it (with the authors' setting enqueued as trial 0) the first time."""
+    with storage.claim_lock(settings.study_name):
+        study = optuna.create_study(
+            study_name=settings.study_name,
+            storage=storage.storage,
+            sampler=make_sampler(settings),
+            pruner=make_pruner(settings),
+            direction="minimize",
+            load_if_exists=True,
+        )
+        if not study.get_trials(deepcopy=False):
+            for key, value in study_record(settings).items():
+                study.set_user_attr(key, value)
+            study.enqueue_trial(
+                authors_trial_params(settings.loss, settings.space), user_attrs={"authors_setting": True}
+            )
+    return study
+
+
+def study_record(settings: SweepSettings) -> dict[str, Any]:
+    """The protocol a study was created with, kept in the study so analysis never has to guess."""
+    return {
+        "loss": settings.loss,
+        "dataset": settings.dataset,
+        "space": settings.space,
+        "steps": settings.training_steps,
+        "eval_samples": settings.eval_samples,
+        "backbone": settings.backbone,
+        "sampler": settings.sampler,
+        "seed": settings.seed,
+    }
+
+
+class ReportEvaluations(pl.Callback):
+    """Reports each evaluation's FD to the trial (learning curves in the dashboard) and applies the pruner.
+
+    Runs after EvaluationSchedule in the callback list, so the step's scores are already there.
+    """
+
+    def __init__(self, trial: optuna.Trial, schedule: EvaluationSchedule) -> None:
+        self.trial = trial
+        self.schedule = schedule
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        evaluator = self.schedule.evaluator
+        if evaluator is None or self.schedule.last_step != pl_module.d_step:
+            return
+        self.trial.report(self.schedule.last_scores[evaluator.selection_key], pl_module.d_step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {pl_module.d_step}")
+
+
+def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[str, Any]) -> list[Logger]:
+    name = f"trial-{trial.number:04d}"
+    loggers: list[Logger] = [CSVLogger(save_dir=str(settings.run_root), name=name)]
+    if settings.wandb:
+        config = {**arguments, **study_record(settings), "trial": trial.number, "study": settings.study_name}
+        loggers.append(
+            WandbLogger(
+                name=f"{settings.study_name}/{name}",
+                group=settings.study_name,
+                project="lightning-gans",
+                save_dir=str(settings.run_root),
+                config=config,
+            )
+        )
+    return loggers
+
+
+def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
+    """Trains the trial's GAN and returns its minimum FD; the other scores become trial attributes."""
+    arguments = trial_arguments(trial, settings.loss, settings.space)
+    pl.seed_everything(derived_seed(settings.seed, "trial", trial.number), verbose=False)
+    data = GANDataModule(settings.dataset, seed=derived_seed(settings.seed, "data", trial.number))
+    model = GAN(
+        loss=settings.loss,
+        backbone=settings.backbone,
+        sample_shape=data.sample_shape,
+        steps=settings.training_steps,
+        **arguments,
+    )
+    schedule = EvaluationSchedule(
+        every_n_steps=settings.eval_every,
+        samples=settings.eval_samples,
+        extractor=settings.extractor,
+        kid_subset_size=min(1000, settings.eval_samples),
+    )
+    trainer = pl.Trainer(
+        accelerator=settings.accelerator,
+        devices=1,
+        max_epochs=-1,
+        use_distributed_sampler=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=50,
+        logger=trial_loggers(settings, trial, arguments),
+        callbacks=[schedule, ReportEvaluations(trial, schedule)],
+    )
+    trainer.fit(model, datamodule=data)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+    if schedule.best_score is None:
+        raise RuntimeError(
+            f"trial {trial.number} produced no score: no evaluation ran (extractor {settings.extractor!r})"
+        )
+    run_dir = Path(trainer.log_dir or settings.run_root)
+    trial.set_user_attr("best_step", schedule.best_step)
+    trial.set_user_attr("best_checkpoint", str(run_dir / "checkpoints" / "best.ckpt"))
+    trial.set_user_attr("run_dir", str(run_dir))
+    for key, value in trainer.callback_metrics.items():
+        if key.startswith("eval/") and not key.startswith("eval/best_"):
+            trial.set_user_attr(key, float(value))
+    return schedule.best_score
+
+
+def run_worker(settings: SweepSettings) -> int:
+    """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran."""
+    storage = open_storage(settings.storage)
+    study = open_study(settings, storage)
+    ran = 0
+    while True:
+        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds)
+        if trial is None:
+            if state_counts(study)[TrialState.COMPLETE] >= settings.target_trials:
+                return ran
+            wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
+            continue
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        with Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds):
+            tell(study, trial, settings)
+        ran += 1
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings) -> None:
+    """Runs one trial and records its outcome; divergence and pruning are outcomes, other errors stop the worker."""
+    try:
+        value = run_trial(trial, settings)
+    except DivergedError as error:
+        trial.set_user_attr("fail_reason", str(error))
+        study.tell(trial, state=TrialState.FAIL)
+    except optuna.TrialPruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    except BaseException as error:
+        trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}")
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    else:
+        study.tell(trial, value)
+
+
+def wait_for_running_trials(settings: SweepSettings) -> None:
+    time.sleep(min(settings.heartbeat_seconds, 5.0))

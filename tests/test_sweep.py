@@ -1,0 +1,209 @@
+"""Sweeps with real worker processes against real storages: exact trial counts, kill/resume, PostgreSQL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lightning_gans.search import authors_setting
+from lightning_gans.studies import StorageError, open_storage
+from lightning_gans.sweep import SweepSettings, TrialSeededRandomSampler
+
+SCRIPT = Path(sys.executable).with_name("lightning-gans")
+POSTGRES = os.environ.get("LIGHTNING_GANS_TEST_POSTGRES")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES, reason="set LIGHTNING_GANS_TEST_POSTGRES (CI starts a server with .ci/postgres.sh)"
+)
+
+
+def sweep_args(storage: str, root: Path, trials: int, workers: int = 1, steps: int = 4, *extra: str) -> list[str]:
+    return [
+        str(SCRIPT), "sweep", "--loss", "wgan_gp", "--trials", str(trials), "--steps", str(steps),
+        "--eval-every", str(steps), "--eval-samples", "200", "--extractor", "domain", "--no-wandb",
+        "--storage", storage, "--root", str(root), "--workers", str(workers), *extra,
+    ]  # fmt: skip
+
+
+def run_sweep(*args, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(sweep_args(*args, **kwargs), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def load(storage: str, name: str = "wgan_gp-fashion_mnist-wide") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage).storage)
+
+
+def assert_exact_study(study: optuna.Study, trials: int) -> list[optuna.trial.FrozenTrial]:
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == trials
+    assert len({json.dumps(t.params, sort_keys=True) for t in complete}) == trials  # no duplicate
+    assert all(t.value is not None and t.value > 0 for t in complete)
+    return complete
+
+
+def check_trial_records(complete) -> None:
+    first = min(complete, key=lambda t: t.number)
+    assert first.number == 0 and first.user_attrs["authors_setting"] is True
+    assert first.params["lr"] == authors_setting("wgan_gp")["lr"]
+    for trial in complete:
+        assert trial.intermediate_values == {4: trial.value}  # one evaluation at step 4 is the minimum
+        assert Path(trial.user_attrs["best_checkpoint"]).exists()
+        assert "eval/is_domain_n200" in trial.user_attrs
+
+
+@pytest.mark.parametrize("workers", [3])
+def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_domain_classifier, workers):
+    storage = str(tmp_path / "optuna.journal")
+    run_sweep(storage, tmp_path, 4, workers)
+    study = load(storage)
+    check_trial_records(assert_exact_study(study, 4))
+    assert len(study.trials) == 4  # nothing started beyond what was needed
+    again = run_sweep(storage, tmp_path, 4, workers)  # the same command continues; the study is already done
+    assert "already has 4 complete trials" in again.stdout
+    assert len(load(storage).trials) == 4
+    run_sweep(storage, tmp_path, 5, 1)  # a larger TRIALS continues the same study up to it
+    assert_exact_study(load(storage), 5)
+
+
+def wait_for_running_trial(storage: str, name: str = "wgan_gp-fashion_mnist-wide", timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if load(storage, name).get_trials(states=(TrialState.RUNNING,)):
+                return
+        except KeyError:  # the study is not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no trial started")
+
+
+def kill_and_resume(storage: str, root: Path, name: str = "wgan_gp-fashion_mnist-wide") -> optuna.Study:
+    options = ("--study", name, "--heartbeat-seconds", "0.5", "--grace-seconds", "3")
+    sweep = subprocess.Popen(
+        sweep_args(storage, root, 2, 1, 40, *options),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_running_trial(storage, name)
+    os.killpg(sweep.pid, signal.SIGKILL)  # the launcher and its worker, mid-trial
+    sweep.wait()
+    time.sleep(4)  # longer than the grace period: the trial's heartbeat is now stale
+    run_sweep(storage, root, 2, 1, 40, *options)
+    return load(storage, name)
+
+
+def assert_recovered(study: optuna.Study) -> None:
+    complete = assert_exact_study(study, 2)
+    orphans = study.get_trials(states=(TrialState.FAIL,))
+    assert len(orphans) == 1
+    assert "no heartbeat for 3 s: its worker died" in orphans[0].user_attrs["fail_reason"]
+    retried = [t for t in complete if t.user_attrs.get("retry_of") == orphans[0].number]
+    assert len(retried) == 1 and retried[0].params == orphans[0].params
+
+
+def test_a_killed_worker_is_recovered_and_its_trial_retried(tmp_path, quick_domain_classifier):
+    storage = str(tmp_path / "optuna.journal")
+    assert_recovered(kill_and_resume(storage, tmp_path))
+
+
+@needs_postgres
+def test_postgres_storage_concurrent_workers_and_kill(tmp_path, quick_domain_classifier):
+    name = f"pg-{tmp_path.name}"
+    run_sweep(POSTGRES, tmp_path, 3, 2, 4, "--study", name)
+    assert_exact_study(load(POSTGRES, name), 3)
+    assert_recovered(kill_and_resume(POSTGRES, tmp_path, f"pg-kill-{tmp_path.name}"))
+
+
+def default_storage(args: list[str], root: Path) -> list[str]:
+    return [] if "--storage" in args else ["--storage", str(root / "optuna.journal")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--loss", "hinge"], "unknown loss 'hinge'; valid loss names: mm_gan, ns_gan"),
+        (["--loss", "ns_gan", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--loss", "ns_gan", "--space", "huge"], "unknown space 'huge'; valid space names: wide, narrow"),
+        (["--loss", "ns_gan", "--trials", "0"], "TRIALS=0 is not allowed; it must be an integer >= 1"),
+        (["--loss", "ns_gan", "--storage", "http://db/x"], "unsupported scheme 'http'"),
+        (["--loss", "ns_gan", "--storage", "postgresql://u:secret@127.0.0.1:1/db"], "cannot open storage"),
+        (["--loss", "ns_gan", "--gpus", "0,x"], "GPUS='0,x' is not allowed"),
+    ],
+)
+def test_bad_input_fails_before_any_training(tmp_path, args, message):
+    result = subprocess.run(
+        [str(SCRIPT), "sweep", *args, "--root", str(tmp_path), *default_storage(args, tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "secret" not in result.stderr  # passwords never reach messages
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_trial_parameters_depend_on_the_trial_number_not_the_worker():
+    def params_of(order: list[int]) -> dict[int, dict]:
+        study = optuna.create_study(sampler=TrialSeededRandomSampler(7))
+        drawn = {}
+        for number in range(max(order) + 1):
+            trial = study.ask()
+            drawn[number] = {"lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True), "n": trial.suggest_int("n", 1, 5)}
+        return drawn
+
+    assert params_of([0, 1, 2]) == params_of([0, 1, 2])
+    assert params_of([0, 1, 2])[1] != params_of([0, 1, 2])[2]
+
+
+def test_settings_default_to_the_protocol():
+    settings = SweepSettings(loss="wgan_gp")
+    assert settings.study_name == "wgan_gp-fashion_mnist-wide"
+    assert settings.target_trials == 100 and SweepSettings(loss="wgan_gp", space="narrow").target_trials == 50
+    assert settings.training_steps == 15_625 and settings.eval_samples == 10_000
+
+
+def test_storage_errors_are_clear(tmp_path):
+    with pytest.raises(StorageError, match="is a directory"):
+        open_storage(str(tmp_path))
+
+
+def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier):
+    storage = str(tmp_path / "optuna.journal")
+    run_sweep(storage, tmp_path, 1, 1)
+    port = "18431"
+    server = subprocess.Popen(
+        ["make", "-s", "dashboard", f"STORAGE={storage}", f"PORT={port}"],
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+                break
+            except OSError:
+                assert time.time() < deadline, "the dashboard did not start"
+                time.sleep(0.5)
+        assert [s["study_name"] for s in studies] == ["wgan_gp-fashion_mnist-wide"]
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=5) as response:
+            detail = json.load(response)
+        assert detail["name"] == "wgan_gp-fashion_mnist-wide"
+        assert [t["state"] for t in detail["trials"]] == ["Complete"]
+        assert detail["has_intermediate_values"] is True  # the learning curve the dashboard plots
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
