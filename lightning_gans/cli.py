@@ -106,8 +106,10 @@ def run(args: list[str] | None = None) -> GANCLI:
 
 
 def main() -> None:
-    """Console-script entry point: the evaluation commands, or LightningCLI's fit/validate/test."""
+    """Console-script entry point: the evaluation and sweep commands, or LightningCLI's fit/validate/test."""
     from .commands import COMMANDS
+
+    os.environ.setdefault("WANDB_MODE", "offline")  # never needs an account unless the user asks for online
 
     arguments = sys.argv[1:]
     if arguments and arguments[0] in COMMANDS:

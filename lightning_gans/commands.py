@@ -97,9 +97,16 @@ def sweep_worker_command(arguments: list[str]) -> int:
     return run_worker_process(arguments)
 
 
+def studies_command(arguments: list[str]) -> int:
+    from .summary import studies_command as print_studies
+
+    return print_studies(arguments)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,
     "sweep": sweep_command,
     "sweep-worker": sweep_worker_command,
+    "studies": studies_command,
 }

@@ -25,10 +25,12 @@ needs_postgres = pytest.mark.skipif(
 
 
 def sweep_args(storage: str, root: Path, trials: int, workers: int = 1, steps: int = 4, *extra: str) -> list[str]:
+    wandb = [] if "--wandb" in extra else ["--no-wandb"]
     return [
         str(SCRIPT), "sweep", "--loss", "wgan_gp", "--trials", str(trials), "--steps", str(steps),
-        "--eval-every", str(steps), "--eval-samples", "200", "--extractor", "domain", "--no-wandb",
-        "--storage", storage, "--root", str(root), "--workers", str(workers), *extra,
+        "--eval-every", str(steps), "--eval-samples", "200", "--extractor", "domain", *wandb,
+        "--storage", storage, "--root", str(root), "--workers", str(workers),
+        *(arg for arg in extra if arg != "--wandb"),
     ]  # fmt: skip
 
 
@@ -71,7 +73,12 @@ def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_
     assert "already has 4 complete trials" in again.stdout
     assert len(load(storage).trials) == 4
     run_sweep(storage, tmp_path, 5, 1)  # a larger TRIALS continues the same study up to it
-    assert_exact_study(load(storage), 5)
+    complete = assert_exact_study(load(storage), 5)
+    summary = subprocess.run(
+        [str(SCRIPT), "studies", "--storage", storage], capture_output=True, text=True, timeout=120
+    )
+    best = min(trial.value for trial in complete)
+    assert f"| wgan_gp-fashion_mnist-wide | 5 | 0 | {best:.1f} |" in summary.stdout
 
 
 def wait_for_running_trial(storage: str, name: str = "wgan_gp-fashion_mnist-wide", timeout: float = 120) -> None:
@@ -176,9 +183,12 @@ def test_storage_errors_are_clear(tmp_path):
         open_storage(str(tmp_path))
 
 
-def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier):
+def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier, monkeypatch):
     storage = str(tmp_path / "optuna.journal")
-    run_sweep(storage, tmp_path, 1, 1)
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # the sweep must default to offline W&B by itself
+    run_sweep(storage, tmp_path, 1, 1, 4, "--wandb")
+    offline_runs = list((tmp_path / "sweeps" / "wgan_gp-fashion_mnist-wide" / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1  # one W&B run per trial
     port = "18431"
     server = subprocess.Popen(
         ["make", "-s", "dashboard", f"STORAGE={storage}", f"PORT={port}"],
@@ -207,3 +217,16 @@ def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_trial_wandb_runs_are_grouped_by_study_with_the_parameters_as_config(tmp_path):
+    from lightning_gans.sweep import trial_loggers
+
+    settings = SweepSettings(loss="dragan", root=str(tmp_path))
+    trial = optuna.create_study().ask()
+    loggers = trial_loggers(settings, trial, {"lr": 1e-4, "gp_lambda": 3.0})
+    wandb_init = loggers[1]._wandb_init
+    assert wandb_init["group"] == "dragan-fashion_mnist-wide"
+    assert wandb_init["name"] == "dragan-fashion_mnist-wide/trial-0000"
+    assert wandb_init["config"]["lr"] == 1e-4 and wandb_init["config"]["gp_lambda"] == 3.0
+    assert wandb_init["config"]["space"] == "wide" and wandb_init["config"]["trial"] == 0
