@@ -18,15 +18,16 @@ STORAGE ?= runs/optuna.journal
 GPUS ?=
 WORKERS ?= 1
 SAMPLER ?= random
+SEEDS ?= 50
 PORT ?= 8080
 
 known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
-.PHONY: setup train sweep dashboard train-classifier bias-check test test-all lint
+.PHONY: setup train sweep reruns dashboard train-classifier bias-check test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
-ifneq ($(filter train sweep,$(MAKECMDGOALS)),)
+ifneq ($(filter train sweep reruns,$(MAKECMDGOALS)),)
 $(call check_name,losses,$(LOSS),LOSS)
 $(call check_name,data,$(DATASET),DATASET)
 $(call check_name,backbones,$(BACKBONE),BACKBONE)
@@ -58,6 +59,13 @@ sweep: $(STAMP)
 	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
 		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) \
 		$(if $(TRIALS),--trials $(TRIALS)) $(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
+		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
+
+# The best setting of a sweep re-run with seeds 0..SEEDS-1, in the study <study>-reruns.
+reruns: $(STAMP)
+	$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
+		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) \
+		$(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
 
 # optuna-dashboard on the sweep storage, on this machine only.

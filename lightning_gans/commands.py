@@ -97,6 +97,12 @@ def sweep_worker_command(arguments: list[str]) -> int:
     return run_worker_process(arguments)
 
 
+def reruns_command(arguments: list[str]) -> int:
+    from .launcher import reruns_command as run_reruns
+
+    return run_reruns(arguments)
+
+
 def studies_command(arguments: list[str]) -> int:
     from .summary import studies_command as print_studies
 
@@ -109,4 +115,5 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "sweep": sweep_command,
     "sweep-worker": sweep_worker_command,
     "studies": studies_command,
+    "reruns": reruns_command,
 }

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from optuna.trial import TrialState
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .search import SPACES
 from .studies import StorageError, open_storage, redact, state_counts
-from .sweep import PRUNERS, SAMPLERS, SweepSettings, open_study, run_worker
+from .sweep import PRUNERS, SAMPLERS, SweepSettings, open_reruns, open_study, run_worker
 
 POLL_SECONDS = 2.0
 
@@ -94,26 +94,55 @@ def sweep_command(arguments: list[str]) -> int:
     options = parser.parse_args(arguments)
     try:
         settings = settings_from(options)
-        gpus = parse_gpus(options.gpus)
-        if options.workers < 1:
-            raise ValueError(f"WORKERS={options.workers} is not allowed; it must be an integer >= 1")
+        gpus = checked_devices(options)
         storage = open_storage(settings.storage)
         study = open_study(settings, storage)
     except (ValueError, StorageError) as error:
         parser.error(str(error))
+    return launch(settings, storage.url, study, gpus, options.workers)
+
+
+def reruns_command(arguments: list[str]) -> int:
+    """The paper's third phase: the best setting of a study re-run with seeds 0..SEEDS-1, in its own study."""
+    parser = sweep_parser()
+    parser.prog = "lightning-gans reruns"
+    parser.add_argument("--seeds", type=int, default=50, help="re-run the best setting with seeds 0..SEEDS-1")
+    options = parser.parse_args(arguments)
+    try:
+        if options.seeds < 1:
+            raise ValueError(f"SEEDS={options.seeds} is not allowed; it must be an integer >= 1")
+        source = settings_from(options)
+        settings = replace(source, study=f"{source.study_name}-reruns", trials=options.seeds, reruns=True)
+        gpus = checked_devices(options)
+        storage = open_storage(settings.storage)
+        study = open_reruns(settings, storage, source.study_name, options.seeds)
+    except (ValueError, StorageError) as error:
+        parser.error(str(error))
+    return launch(settings, storage.url, study, gpus, options.workers)
+
+
+def checked_devices(options: argparse.Namespace) -> list[str]:
+    if options.workers < 1:
+        raise ValueError(f"WORKERS={options.workers} is not allowed; it must be an integer >= 1")
+    return parse_gpus(options.gpus)
+
+
+def launch(settings: SweepSettings, url: str, study, gpus: list[str], per_device: int) -> int:
     settings.run_root.mkdir(parents=True, exist_ok=True)
     print(
-        f"study {settings.study_name!r} in {redact(storage.url)}: {settings.target_trials} trials of "
+        f"study {settings.study_name!r} in {redact(url)}: {settings.target_trials} trials of "
         f"{settings.training_steps} D steps, {settings.space} space, {settings.eval_samples} evaluation samples"
     )
     print(f"trial logs and checkpoints: {settings.run_root}/")
-    print(f"watch it: make dashboard STORAGE={storage.url}")
-    complete = state_counts(study)[TrialState.COMPLETE]
-    if complete >= settings.target_trials:
-        print(f"the study already has {complete} complete trials; nothing to do")
+    print(f"watch it: make dashboard STORAGE={url}")
+    counts = state_counts(study)
+    finished = counts[TrialState.COMPLETE] >= settings.target_trials or (
+        settings.reruns and not counts[TrialState.WAITING] and not counts[TrialState.RUNNING]
+    )
+    if finished:
+        print(f"the study already has {counts[TrialState.COMPLETE]} complete trials; nothing to do")
         return 0
-    workers = start_workers(settings, gpus, options.workers)
-    return watch(study, settings, workers)
+    return watch(study, settings, start_workers(settings, gpus, per_device))
 
 
 def start_workers(settings: SweepSettings, gpus: list[str], per_device: int) -> list[tuple[subprocess.Popen, Path]]:

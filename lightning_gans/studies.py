@@ -29,6 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 DEFAULT_STORAGE = "runs/optuna.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql")
 HEARTBEAT_ATTR = "heartbeat"
+# What a retried trial keeps of the orphan: how its parameters were chosen and, for reruns, its seed.
+CARRIED_ATTRS = ("authors_setting", "rerun_seed")
 
 
 class StorageError(ValueError):
@@ -115,16 +117,21 @@ def state_counts(study: optuna.Study) -> dict[TrialState, int]:
     return counts
 
 
-def claim_trial(study: optuna.Study, storage: StudyStorage, target: int, grace_seconds: float) -> optuna.Trial | None:
+def claim_trial(
+    study: optuna.Study, storage: StudyStorage, target: int, grace_seconds: float, only_enqueued: bool = False
+) -> optuna.Trial | None:
     """The next trial this worker should run, or None when every needed trial is complete or running.
 
     Under the claim lock: orphans are recovered first, then a waiting (enqueued) trial is taken if any, else a new
-    one only while complete + running trials are fewer than `target`.
+    one only while complete + running trials are fewer than `target`. With `only_enqueued` (reruns, whose trials are
+    all enqueued up front) no new trial is ever sampled.
     """
     with storage.claim_lock(study.study_name):
         recover_orphans(study, storage, grace_seconds)
         counts = state_counts(study)
-        if counts[TrialState.COMPLETE] >= target:
+        if counts[TrialState.WAITING] == 0 and only_enqueued:
+            return None
+        if counts[TrialState.COMPLETE] >= target and not only_enqueued:
             return None
         if counts[TrialState.WAITING] == 0 and counts[TrialState.COMPLETE] + counts[TrialState.RUNNING] >= target:
             return None
@@ -149,7 +156,7 @@ def recover_orphans(study: optuna.Study, storage: StudyStorage, grace_seconds: f
             trial._trial_id, "fail_reason", f"no heartbeat for {grace_seconds:.0f} s: its worker died"
         )
         storage.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        retry_attrs = {key: value for key, value in trial.user_attrs.items() if key == "authors_setting"}
+        retry_attrs = {key: value for key, value in trial.user_attrs.items() if key in CARRIED_ATTRS}
         study.enqueue_trial(trial.params, user_attrs={**retry_attrs, "retry_of": trial.number})
     return orphans
 

@@ -58,6 +58,7 @@ class SweepSettings:
     accelerator: str = "auto"
     heartbeat_seconds: float = 10.0
     grace_seconds: float = 60.0
+    reruns: bool = False
 
     def __post_init__(self) -> None:
         OBJECTIVES.get(self.loss)
@@ -123,7 +124,10 @@ def make_pruner(settings: SweepSettings) -> optuna.pruners.BasePruner:
 
 
 def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
-    """Loads the study, creating it (with the authors' setting enqueued as trial 0) the first time."""
+    """Loads the study, creating it (with the authors' setting enqueued as trial 0) the first time.
+
+    A rerun study is created with its trials already enqueued (see `open_reruns`), so nothing is added here.
+    """
     with storage.claim_lock(settings.study_name):
         study = optuna.create_study(
             study_name=settings.study_name,
@@ -195,8 +199,9 @@ def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[
 def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     """Trains the trial's GAN and returns its minimum FD; the other scores become trial attributes."""
     arguments = trial_arguments(trial, settings.loss, settings.space)
-    pl.seed_everything(derived_seed(settings.seed, "trial", trial.number), verbose=False)
-    data = GANDataModule(settings.dataset, seed=derived_seed(settings.seed, "data", trial.number))
+    seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", trial.number))
+    pl.seed_everything(seed, verbose=False)
+    data = GANDataModule(settings.dataset, seed=derived_seed(seed, "data"))
     model = GAN(
         loss=settings.loss,
         backbone=settings.backbone,
@@ -248,9 +253,12 @@ def run_worker(settings: SweepSettings) -> int:
     study = open_study(settings, storage)
     ran = 0
     while True:
-        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds)
+        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, settings.reruns)
         if trial is None:
-            if state_counts(study)[TrialState.COMPLETE] >= settings.target_trials:
+            counts = state_counts(study)
+            if counts[TrialState.COMPLETE] >= settings.target_trials or (
+                settings.reruns and not counts[TrialState.RUNNING]
+            ):
                 return ran
             wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
             continue
@@ -279,3 +287,26 @@ def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings) -> N
 
 def wait_for_running_trials(settings: SweepSettings) -> None:
     time.sleep(min(settings.heartbeat_seconds, 5.0))
+
+
+def open_reruns(settings: SweepSettings, storage: StudyStorage, source_name: str, seeds: int) -> optuna.Study:
+    """The paper's third phase: the source study's best parameters, once per seed 0..seeds-1, in a study of its own."""
+    try:
+        source = optuna.load_study(study_name=source_name, storage=storage.storage)
+    except KeyError:
+        raise ValueError(f"no study {source_name!r} in {storage.url}: run the sweep first") from None
+    complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise ValueError(f"study {source_name!r} has no complete trial to re-run")
+    best = min(complete, key=lambda trial: trial.value)
+    with storage.claim_lock(settings.study_name):
+        study = optuna.create_study(
+            study_name=settings.study_name, storage=storage.storage, direction="minimize", load_if_exists=True
+        )
+        if not study.get_trials(deepcopy=False):
+            for key, value in {**study_record(settings), "rerun_of": source_name, "best_trial": best.number}.items():
+                study.set_user_attr(key, value)
+            carried = {"authors_setting": True} if best.user_attrs.get("authors_setting") else {}
+            for seed in range(seeds):
+                study.enqueue_trial(best.params, user_attrs={**carried, "rerun_seed": seed}, skip_if_exists=False)
+    return study

@@ -230,3 +230,22 @@ def test_trial_wandb_runs_are_grouped_by_study_with_the_parameters_as_config(tmp
     assert wandb_init["name"] == "dragan-fashion_mnist-wide/trial-0000"
     assert wandb_init["config"]["lr"] == 1e-4 and wandb_init["config"]["gp_lambda"] == 3.0
     assert wandb_init["config"]["space"] == "wide" and wandb_init["config"]["trial"] == 0
+
+
+def test_reruns_repeat_the_best_setting_once_per_seed(tmp_path, quick_domain_classifier):
+    storage = str(tmp_path / "optuna.journal")
+    run_sweep(storage, tmp_path, 2, 1)
+    best = load(storage).best_trial
+    reruns = [*sweep_args(storage, tmp_path, 2, 2), "--seeds", "3"]
+    reruns[1] = "reruns"
+    result = subprocess.run(reruns, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(storage, "wgan_gp-fashion_mnist-wide-reruns")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(study.trials) == len(complete) == 3
+    assert sorted(t.user_attrs["rerun_seed"] for t in complete) == [0, 1, 2]
+    assert all(t.params == best.params for t in complete)
+    assert len({t.value for t in complete}) == 3  # different seeds, different runs
+    assert study.user_attrs["rerun_of"] == "wgan_gp-fashion_mnist-wide"
+    again = subprocess.run(reruns, capture_output=True, text=True, timeout=600)
+    assert "nothing to do" in again.stdout and len(load(storage, "wgan_gp-fashion_mnist-wide-reruns").trials) == 3
