@@ -251,6 +251,11 @@ def run_worker(settings: SweepSettings) -> int:
     """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran."""
     storage = open_storage(settings.storage)
     study = open_study(settings, storage)
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "all visible")
+    print(
+        f"worker {socket.gethostname()}:{os.getpid()} (CUDA_VISIBLE_DEVICES={devices}) joins {study.study_name}",
+        flush=True,
+    )
     ran = 0
     while True:
         trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, settings.reruns)

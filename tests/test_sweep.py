@@ -249,3 +249,12 @@ def test_reruns_repeat_the_best_setting_once_per_seed(tmp_path, quick_domain_cla
     assert study.user_attrs["rerun_of"] == "wgan_gp-fashion_mnist-wide"
     again = subprocess.run(reruns, capture_output=True, text=True, timeout=600)
     assert "nothing to do" in again.stdout and len(load(storage, "wgan_gp-fashion_mnist-wide-reruns").trials) == 3
+
+
+def test_gpus_start_one_worker_per_device_with_its_visible_devices(tmp_path, quick_domain_classifier):
+    storage = str(tmp_path / "optuna.journal")
+    run_sweep(storage, tmp_path, 2, 1, 4, "--gpus", "0,1")  # on a CPU machine the workers still train, on the CPU
+    logs = tmp_path / "sweeps" / "wgan_gp-fashion_mnist-wide"
+    for device in ("0", "1"):
+        assert f"(CUDA_VISIBLE_DEVICES={device}) joins" in (logs / f"worker-{device}-0.log").read_text()
+    assert_exact_study(load(storage), 2)
