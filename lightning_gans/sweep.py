@@ -22,6 +22,7 @@ import optuna
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from optuna.trial import TrialState
 
+from .cli import TRAINER_DEFAULTS
 from .data import DATASETS, GANDataModule
 from .losses import OBJECTIVES
 from .module import GAN, DivergedError
@@ -216,16 +217,11 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         kid_subset_size=min(1000, settings.eval_samples),
     )
     trainer = pl.Trainer(
+        **TRAINER_DEFAULTS,
         accelerator=settings.accelerator,
         devices=1,
-        max_epochs=-1,
-        use_distributed_sampler=False,
-        enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        log_every_n_steps=50,
         logger=trial_loggers(settings, trial, arguments),
         callbacks=[schedule, ReportEvaluations(trial, schedule)],
     )
