@@ -57,7 +57,7 @@ train: $(STAMP)
 # The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
 sweep: $(STAMP)
 	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) \
+		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) --backbone $(BACKBONE) \
 		$(if $(TRIALS),--trials $(TRIALS)) $(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
 

@@ -26,6 +26,7 @@ from .cli import TRAINER_DEFAULTS
 from .data import DATASETS, GANDataModule
 from .losses import OBJECTIVES
 from .module import GAN, DivergedError
+from .nets import BACKBONES
 from .registry import UnknownNameError
 from .schedule import PAPER_EVAL_EVERY, EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
@@ -64,6 +65,7 @@ class SweepSettings:
     def __post_init__(self) -> None:
         OBJECTIVES.get(self.loss)
         DATASETS.get(self.dataset)
+        BACKBONES.get(self.backbone)
         if self.space not in SPACES:
             raise UnknownNameError(f"unknown space {self.space!r}; valid space names: {', '.join(SPACES)}")
         for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
