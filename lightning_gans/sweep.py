@@ -105,14 +105,18 @@ def derived_seed(*parts: object) -> int:
 
 
 class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
-    """Random search whose draws depend on (seed, trial number, parameter), not on which worker asks first."""
+    """Random search whose draws depend on (seed, study, trial number, parameter), not on which worker asks first.
+
+    The study name is part of the seed so that each loss gets its own independent search, as in the paper.
+    """
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed=seed)
         self._base_seed = seed
 
     def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, distribution: Any) -> Any:
-        draw = optuna.samplers.RandomSampler(seed=derived_seed(self._base_seed, trial.number, param_name))
+        seed = derived_seed(self._base_seed, study.study_name, trial.number, param_name)
+        draw = optuna.samplers.RandomSampler(seed=seed)
         return draw.sample_independent(study, trial, param_name, distribution)
 
 

@@ -158,9 +158,9 @@ def test_bad_input_fails_before_any_training(tmp_path, args, message):
     assert not (tmp_path / "sweeps").exists()
 
 
-def test_trial_parameters_depend_on_the_trial_number_not_the_worker():
-    def params_of(order: list[int]) -> dict[int, dict]:
-        study = optuna.create_study(sampler=TrialSeededRandomSampler(7))
+def test_trial_parameters_depend_on_the_study_and_trial_number_not_the_worker():
+    def params_of(order: list[int], name: str = "a") -> dict[int, dict]:
+        study = optuna.create_study(study_name=name, sampler=TrialSeededRandomSampler(7))
         drawn = {}
         for number in range(max(order) + 1):
             trial = study.ask()
@@ -169,6 +169,7 @@ def test_trial_parameters_depend_on_the_trial_number_not_the_worker():
 
     assert params_of([0, 1, 2]) == params_of([0, 1, 2])
     assert params_of([0, 1, 2])[1] != params_of([0, 1, 2])[2]
+    assert params_of([0, 1, 2], "b")[1] != params_of([0, 1, 2], "a")[1]  # each study is its own search
 
 
 def test_settings_default_to_the_protocol():
