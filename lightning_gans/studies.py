@@ -157,7 +157,9 @@ def recover_orphans(study: optuna.Study, storage: StudyStorage, grace_seconds: f
         )
         storage.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         retry_attrs = {key: value for key, value in trial.user_attrs.items() if key in CARRIED_ATTRS}
-        study.enqueue_trial(trial.params, user_attrs={**retry_attrs, "retry_of": trial.number})
+        # An orphan killed before it sampled still has the parameters it was enqueued with (authors' setting, reruns).
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        study.enqueue_trial(params, user_attrs={**retry_attrs, "retry_of": trial.number})
     return orphans
 
 

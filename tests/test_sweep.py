@@ -85,8 +85,8 @@ def wait_for_running_trial(storage: str, name: str = "wgan_gp-fashion_mnist-wide
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if load(storage, name).get_trials(states=(TrialState.RUNNING,)):
-                return
+            if any(trial.params for trial in load(storage, name).get_trials(states=(TrialState.RUNNING,))):
+                return  # a trial is running and has drawn its parameters: mid-trial
         except KeyError:  # the study is not created yet
             pass
         time.sleep(0.2)
@@ -259,3 +259,20 @@ def test_gpus_start_one_worker_per_device_with_its_visible_devices(tmp_path, qui
     for device in ("0", "1"):
         assert f"(CUDA_VISIBLE_DEVICES={device}) joins" in (logs / f"worker-{device}-0.log").read_text()
     assert_exact_study(load(storage), 2)
+
+
+def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
+    from lightning_gans.studies import HEARTBEAT_ATTR, recover_orphans
+
+    storage = open_storage(str(tmp_path / "optuna.journal"))
+    study = optuna.create_study(study_name="s", storage=storage.storage)
+    study.enqueue_trial({"lr": 5e-5}, user_attrs={"authors_setting": True})
+    trial = study.ask()  # claimed, then its worker died before any suggest_* call
+    storage.storage.set_trial_user_attr(trial._trial_id, HEARTBEAT_ATTR, 0.0)
+    with storage.claim_lock("s"):
+        orphans = recover_orphans(study, storage, grace_seconds=60)
+    assert [o.number for o in orphans] == [0]
+    retry = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert retry.system_attrs["fixed_params"] == {"lr": 5e-5}
+    assert retry.user_attrs == {"authors_setting": True, "retry_of": 0}
+    assert study.trials[0].state == TrialState.FAIL
