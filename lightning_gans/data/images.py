@@ -9,6 +9,7 @@ rejects the small stand-in files the tests write, and they would not report dama
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,33 +33,43 @@ CELEBA_IMAGES = "img_align_celeba"
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
 
 
+@dataclass(frozen=True)
+class IdxSource:
+    """Where one IDX dataset is looked for, shared by the image and label loaders so they cannot drift apart.
+
+    The Debian directory is read at call time (not bound here) so tests can point it at an empty directory.
+    """
+
+    name: str
+    torchvision_name: str
+    debian_package: str | None = None
+
+    @property
+    def system_dirs(self) -> tuple[Path, ...]:
+        return (locations.DEBIAN_FASHION_MNIST_DIR,) if self.debian_package else ()
+
+    @property
+    def install_hint(self) -> str | None:
+        return f"apt-get install {self.debian_package}" if self.debian_package else None
+
+
+IDX_SOURCES = {
+    "mnist": IdxSource("mnist", "MNIST"),
+    "fashion_mnist": IdxSource("fashion_mnist", "FashionMNIST", debian_package="dataset-fashion-mnist"),
+}
+
+
 def load_mnist(data_dir: Path | None, split: str, download: bool) -> InMemorySamples:
-    return _load_idx("mnist", "MNIST", data_dir, split, download, system_dirs=(), install_hint=None)
+    return _load_idx(IDX_SOURCES["mnist"], data_dir, split, download)
 
 
 def load_fashion_mnist(data_dir: Path | None, split: str, download: bool) -> InMemorySamples:
-    return _load_idx(
-        "fashion_mnist",
-        "FashionMNIST",
-        data_dir,
-        split,
-        download,
-        system_dirs=(locations.DEBIAN_FASHION_MNIST_DIR,),
-        install_hint="apt-get install dataset-fashion-mnist",
-    )
+    return _load_idx(IDX_SOURCES["fashion_mnist"], data_dir, split, download)
 
 
-def _load_idx(
-    name: str,
-    torchvision_name: str,
-    data_dir: Path | None,
-    split: str,
-    download: bool,
-    *,
-    system_dirs: tuple[Path, ...],
-    install_hint: str | None,
-) -> InMemorySamples:
+def _load_idx(source: IdxSource, data_dir: Path | None, split: str, download: bool) -> InMemorySamples:
     """Both IDX datasets use the same file names, so each looks in its own subfolders too."""
+    name, torchvision_name = source.name, source.torchvision_name
     files = locations.locate(
         name,
         data_dir,
@@ -69,8 +80,8 @@ def _load_idx(
         ),
         allow_download=download,
         download=torchvision_download(torchvision_name),
-        system_dirs=system_dirs,
-        install_hint=install_hint,
+        system_dirs=source.system_dirs,
+        install_hint=source.install_hint,
     )
     path = files[split]
     images = read_idx_images(path)

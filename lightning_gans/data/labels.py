@@ -20,7 +20,9 @@ from lightning_gans.data.errors import DatasetFileError
 from lightning_gans.data.files import NumpyOnlyUnpickler, read_bytes, read_cifar_batch, read_idx_images
 from lightning_gans.data.images import (
     CIFAR_BATCHES,
+    IDX_SOURCES,
     IDX_STEMS,
+    IdxSource,
     find_cifar_folder,
     find_idx_files,
     torchvision_download,
@@ -86,31 +88,15 @@ def labelled_split(dataset: str, data_dir: Path | None, split: str, download: bo
 
 
 def _labelled_mnist(data_dir: Path | None, split: str, download: bool) -> LabelledSplit:
-    return _labelled_idx("mnist", "MNIST", data_dir, split, download, system_dirs=(), install_hint=None)
+    return _labelled_idx(IDX_SOURCES["mnist"], data_dir, split, download)
 
 
 def _labelled_fashion_mnist(data_dir: Path | None, split: str, download: bool) -> LabelledSplit:
-    return _labelled_idx(
-        "fashion_mnist",
-        "FashionMNIST",
-        data_dir,
-        split,
-        download,
-        system_dirs=(locations.DEBIAN_FASHION_MNIST_DIR,),
-        install_hint="apt-get install dataset-fashion-mnist",
-    )
+    return _labelled_idx(IDX_SOURCES["fashion_mnist"], data_dir, split, download)
 
 
-def _labelled_idx(
-    name: str,
-    torchvision_name: str,
-    data_dir: Path | None,
-    split: str,
-    download: bool,
-    *,
-    system_dirs: tuple[Path, ...],
-    install_hint: str | None,
-) -> LabelledSplit:
+def _labelled_idx(source: IdxSource, data_dir: Path | None, split: str, download: bool) -> LabelledSplit:
+    name, torchvision_name = source.name, source.torchvision_name
     files = locations.locate(
         name,
         data_dir,
@@ -122,8 +108,8 @@ def _labelled_idx(
         ),
         allow_download=download,
         download=torchvision_download(torchvision_name),
-        system_dirs=system_dirs,
-        install_hint=install_hint,
+        system_dirs=source.system_dirs,
+        install_hint=source.install_hint,
     )
     image_path, label_path = files[split]
     images = read_idx_images(image_path)
