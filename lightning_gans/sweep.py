@@ -35,6 +35,7 @@ from .studies import Heartbeat, StudyStorage, claim_trial, open_storage, state_c
 SAMPLERS = ("random", "tpe")
 PAPER_TRIALS = {"wide": 100, "narrow": 50}
 PRUNERS = ("none", "median")
+EVALUATIONS_ATTR = "evaluations"
 
 
 @dataclass(frozen=True)
@@ -170,17 +171,22 @@ def study_record(settings: SweepSettings) -> dict[str, Any]:
 class ReportEvaluations(pl.Callback):
     """Reports each evaluation's FD to the trial (learning curves in the dashboard) and applies the pruner.
 
+    Every evaluation's full set of scores is also kept in the trial's `evaluations` attribute, rewritten after each
+    one, so analysis can follow IS, KID or any later metric over training, even for a trial that fails later.
     Runs after EvaluationSchedule in the callback list, so the step's scores are already there.
     """
 
     def __init__(self, trial: optuna.Trial, schedule: EvaluationSchedule) -> None:
         self.trial = trial
         self.schedule = schedule
+        self.evaluations: list[dict[str, float]] = []
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         evaluator = self.schedule.evaluator
         if evaluator is None or self.schedule.last_step != pl_module.d_step:
             return
+        self.evaluations.append({"step": pl_module.d_step, **self.schedule.last_scores})
+        self.trial.set_user_attr(EVALUATIONS_ATTR, self.evaluations)
         self.trial.report(self.schedule.last_scores[evaluator.selection_key], pl_module.d_step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {pl_module.d_step}")

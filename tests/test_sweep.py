@@ -60,6 +60,9 @@ def check_trial_records(complete) -> None:
         assert trial.intermediate_values == {4: trial.value}  # one evaluation at step 4 is the minimum
         assert Path(trial.user_attrs["best_checkpoint"]).exists()
         assert "eval/is_domain_n200" in trial.user_attrs
+        (evaluation,) = trial.user_attrs["evaluations"]  # every evaluation's scores, for analysis
+        assert evaluation["step"] == 4 and evaluation["eval/fd_domain_n200"] == pytest.approx(trial.value)
+        assert evaluation["eval/kid_domain_n200"] == pytest.approx(trial.user_attrs["eval/kid_domain_n200"])
 
 
 @pytest.mark.parametrize("workers", [3])
