@@ -95,6 +95,11 @@ def search_space(loss: str, space: str) -> list[Parameter]:
     return parameters
 
 
+def parameter_names() -> list[str]:
+    """Every searched GAN argument of any loss, in the order of the paper's table."""
+    return list(_read_yaml(SPACES_FILE)["parameters"])
+
+
 def suggest(trial: optuna.Trial, parameters: list[Parameter]) -> dict[str, object]:
     """Draws every parameter from `trial`; fixed ones are not optuna parameters, so they go to user attrs.
 

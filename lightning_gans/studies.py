@@ -29,6 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 DEFAULT_STORAGE = "runs/optuna.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql")
 HEARTBEAT_ATTR = "heartbeat"
+EVALUATIONS_ATTR = "evaluations"
+"""Every evaluation's scores of a trial, a list of {"step": ..., "eval/...": ...}, rewritten after each one."""
 # What a retried trial keeps of the orphan: how its parameters were chosen and, for reruns, its seed.
 CARRIED_ATTRS = ("authors_setting", "rerun_seed")
 

@@ -30,12 +30,11 @@ from .nets import BACKBONES
 from .registry import UnknownNameError
 from .schedule import PAPER_EVAL_EVERY, EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
-from .studies import Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
+from .studies import EVALUATIONS_ATTR, Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
 
 SAMPLERS = ("random", "tpe")
 PAPER_TRIALS = {"wide": 100, "narrow": 50}
 PRUNERS = ("none", "median")
-EVALUATIONS_ATTR = "evaluations"
 
 
 @dataclass(frozen=True)
