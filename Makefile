@@ -20,11 +20,13 @@ WORKERS ?= 1
 SAMPLER ?= random
 SEEDS ?= 50
 PORT ?= 8080
+STUDIES ?=
+REPORTS ?= reports
 
 known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
-.PHONY: setup train sweep reruns dashboard train-classifier bias-check test test-all lint
+.PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
 ifneq ($(filter train sweep reruns,$(MAKECMDGOALS)),)
@@ -71,6 +73,15 @@ reruns: $(STAMP)
 # optuna-dashboard on the sweep storage, on this machine only.
 dashboard: $(STAMP)
 	$(BIN)/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(PORT)
+
+# The paper's figures and tables from any studies (STUDIES: names or patterns, comma-separated; default all):
+# the notebooks in analysis/ executed headless into REPORTS, with HTML, PNG/SVG figures and CSV tables.
+analysis: $(STAMP)
+	$(BIN)/lightning-gans analysis --storage $(STORAGE) --output $(REPORTS) $(if $(STUDIES),--study $(STUDIES))
+
+# The same summary as a table in the terminal.
+report: $(STAMP)
+	$(BIN)/lightning-gans report --storage $(STORAGE) $(if $(STUDIES),--study $(STUDIES))
 
 # The offline feature extractor (FD/IS/KID in 'domain' features); `make train` also trains it on first use.
 train-classifier: $(STAMP)

@@ -103,10 +103,16 @@ def reruns_command(arguments: list[str]) -> int:
     return run_reruns(arguments)
 
 
-def studies_command(arguments: list[str]) -> int:
-    from .summary import studies_command as print_studies
+def report_command(arguments: list[str]) -> int:
+    from .analysis.report import report_command as print_report
 
-    return print_studies(arguments)
+    return print_report(arguments)
+
+
+def analysis_command(arguments: list[str]) -> int:
+    from .analysis.notebooks import analysis_command as run_notebooks
+
+    return run_notebooks(arguments)
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
@@ -114,6 +120,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "bias-check": bias_check_command,
     "sweep": sweep_command,
     "sweep-worker": sweep_worker_command,
-    "studies": studies_command,
+    "report": report_command,
+    "analysis": analysis_command,
     "reruns": reruns_command,
 }

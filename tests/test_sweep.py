@@ -77,9 +77,7 @@ def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_
     assert len(load(storage).trials) == 4
     run_sweep(storage, tmp_path, 5, 1)  # a larger TRIALS continues the same study up to it
     complete = assert_exact_study(load(storage), 5)
-    summary = subprocess.run(
-        [str(SCRIPT), "studies", "--storage", storage], capture_output=True, text=True, timeout=120
-    )
+    summary = subprocess.run([str(SCRIPT), "report", "--storage", storage], capture_output=True, text=True, timeout=120)
     best = min(trial.value for trial in complete)
     assert f"| wgan_gp-fashion_mnist-wide | 5 | 0 | {best:.1f} |" in summary.stdout
 

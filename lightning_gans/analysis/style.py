@@ -1,0 +1,152 @@
+"""How results look in every figure: one colour, one name and one position per loss, and readable metric labels.
+
+A reader compares figures side by side (distributions, budget curves, reruns, sensitivity), so a loss must keep its
+colour and its place in the order everywhere, and a score must always be named with the features and sample count
+it was computed with: FD in domain features and FID in Inception features are different numbers, as are scores from
+2,000 and 10,000 samples. Colours come from seaborn's colour-blind-safe palette, assigned by the losses' registry
+order (with the VAE baseline last), so they never depend on which losses a selection happens to contain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+import pandas as pd
+import seaborn as sns
+
+LOSS_ORDER: tuple[str, ...] = ("mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
+LOSS_LABELS: dict[str, str] = {
+    "mm_gan": "MM GAN",
+    "ns_gan": "NS GAN",
+    "lsgan": "LSGAN",
+    "wgan": "WGAN",
+    "wgan_gp": "WGAN GP",
+    "dragan": "DRAGAN",
+    "began": "BEGAN",
+    "vae": "VAE",
+}
+_PALETTE: list[str] = sns.color_palette("colorblind", 10).as_hex()
+_LOSS_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 9, 7)
+"""Palette order, except that BEGAN takes sky blue (9) over light pink (6): too faint on white, and too close to
+WGAN GP's reddish purple. The VAE baseline is grey."""
+LOSS_COLOURS: dict[str, str] = {
+    loss: _PALETTE[index] for loss, index in zip(LOSS_ORDER, _LOSS_PALETTE_INDICES, strict=True)
+}
+_SPARE_COLOURS: list[str] = [colour for colour in _PALETTE if colour not in LOSS_COLOURS.values()]
+"""Palette entries no known loss uses, for losses this module has not heard of yet."""
+
+DATASET_LABELS: dict[str, str] = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "celeba": "CelebA",
+    "polygons": "Convex polygons",
+    "ring8": "Ring of 8 Gaussians",
+    "grid25": "Grid of 25 Gaussians",
+}
+PARAMETER_LABELS: dict[str, str] = {
+    "lr": "learning rate",
+    "beta1": "Adam β1",
+    "n_disc": "discriminator steps per generator step",
+    "d_batch_norm": "batch norm in D",
+    "clip": "WGAN weight clip",
+    "gp_lambda": "gradient penalty λ",
+    "began_lambda_k": "BEGAN λ_k",
+    "began_gamma": "BEGAN γ",  # noqa: RUF001 (the paper's symbol)
+}
+
+SPACE_ORDER: tuple[str, ...] = ("wide", "narrow")
+SPACE_MARKERS: dict[str, str] = {"wide": "o", "narrow": "^"}
+SPACE_HATCHES: dict[str, str] = {"wide": "", "narrow": "////"}
+"""Spaces share a loss's colour, so they differ by marker and box hatching, which also survive grey-scale print."""
+OTHER_SPACE_MARKER, OTHER_SPACE_HATCH = "s", "...."
+
+SCORE_LABELS: dict[str, str] = {
+    "fd": "FD",
+    "fid": "FID",
+    "is": "IS",
+    "is_std": "IS std",
+    "kid": "KID",
+    "kid_std": "KID std",
+    "seconds": "evaluation seconds",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+}
+EXTRACTOR_LABELS: dict[str, str] = {"inception": "Inception features", "domain": "domain features"}
+"""Feature extractors; any other name (`polygons`: scores computed on the polygons themselves) is shown as is."""
+_METRIC_KEY = re.compile(r"eval/(?P<score>[a-z0-9_]+)_(?P<extractor>[a-z0-9]+)_n(?P<samples>\d+)")
+
+THEME_RC: dict[str, float | str] = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9.5,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 12,
+    "savefig.dpi": 150,
+}
+"""Point sizes at the saved size: figures are drawn at the width a README shows them, so nothing is scaled down."""
+
+
+def order_key(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
+    """Sort key: names of `order` in that order, any other name after them, alphabetically."""
+    return lambda name: (order.index(name), "") if name in order else (len(order), str(name))
+
+
+def in_order(names: Iterable[str], order: Sequence[str]) -> list[str]:
+    return sorted(set(names), key=order_key(order))
+
+
+def losses_in(frame: pd.DataFrame) -> list[str]:
+    """The frame's losses in LOSS_ORDER; losses this module does not know come last, alphabetically."""
+    return in_order(frame["loss"].dropna(), LOSS_ORDER)
+
+
+def loss_palette(losses: Iterable[str]) -> dict[str, str]:
+    """A colour per loss: LOSS_COLOURS for known losses, the palette's spare colours (cycled) for others."""
+    unknown = [loss for loss in losses if loss not in LOSS_COLOURS]
+    spares = {loss: _SPARE_COLOURS[index % len(_SPARE_COLOURS)] for index, loss in enumerate(unknown)}
+    return {**LOSS_COLOURS, **spares}
+
+
+def loss_label(loss: str) -> str:
+    return LOSS_LABELS.get(loss, loss)
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def parameter_label(parameter: str) -> str:
+    return PARAMETER_LABELS.get(parameter, parameter)
+
+
+def space_label(space: str) -> str:
+    return f"{space} space"
+
+
+def parse_metric(key: str) -> tuple[str, str, int]:
+    """(score, extractor, samples) of a metric key `eval/{score}_{extractor}_n{samples}`."""
+    match = _METRIC_KEY.fullmatch(key)
+    if match is None:
+        raise ValueError(
+            f"cannot read metric key {key!r}: expected eval/{{score}}_{{extractor}}_n{{samples}}, "
+            "e.g. eval/fd_domain_n2000"
+        )
+    return match["score"], match["extractor"], int(match["samples"])
+
+
+def metric_label(key: str) -> str:
+    """E.g. 'eval/fid_inception_n10000' -> 'FID (Inception features, 10,000 samples)'."""
+    score, extractor, samples = parse_metric(key)
+    name = SCORE_LABELS.get(score, score.replace("_", " "))
+    return f"{name} ({EXTRACTOR_LABELS.get(extractor, extractor)}, {samples:,} samples)"
+
+
+def apply_theme() -> None:
+    """White grid, colour-blind palette in loss order, 10-11 pt text: readable at the size figures are saved."""
+    sns.set_theme(context="paper", style="whitegrid", palette=list(LOSS_COLOURS.values()), rc=THEME_RC)

@@ -1,0 +1,139 @@
+"""The numbers behind the figures: a line per study, and the paper's rerun table (best FD, mean ± std over seeds).
+
+Everything here takes the per-trial frame (`frames.per_trial`) and returns a frame, so the terminal report, the
+notebooks and the tests all read the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..search import parameter_names
+from .style import DATASET_LABELS, LOSS_LABELS, losses_in, metric_label
+
+SUMMARY_COLUMNS = (
+    "study",
+    "complete",
+    "failed",
+    "best",
+    "median",
+    "q25",
+    "q75",
+    "authors",
+    "best_trial",
+    "running",
+    "pruned",
+    "objective",
+    "best_parameters",
+)
+
+
+def study_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per study: trial states, the distribution of trial values, the authors' setting's value, the best setting.
+
+    `authors` is trial 0's value (the loss's published setting) for a sweep; reruns have none.
+    """
+    rows = [summarize_study(name, study) for name, study in trials.groupby("study", sort=True)]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype({"best_trial": "Int64"})
+
+
+def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
+    complete = study[study["state"] == "COMPLETE"]
+    values = complete["value"]
+    best = complete.loc[values.idxmin()] if len(complete) else None
+    is_sweep = study["rerun_of"].isna().all()
+    authors = complete[complete["authors_setting"].astype(bool)] if is_sweep else complete.iloc[:0]
+    return {
+        "study": name,
+        "complete": len(complete),
+        "failed": int((study["state"] == "FAIL").sum()),
+        "best": values.min() if len(values) else math.nan,
+        "median": values.median() if len(values) else math.nan,
+        "q25": values.quantile(0.25) if len(values) else math.nan,
+        "q75": values.quantile(0.75) if len(values) else math.nan,
+        "authors": authors["value"].iloc[0] if len(authors) else math.nan,
+        "best_trial": int(best["trial"]) if best is not None else None,
+        "running": int((study["state"] == "RUNNING").sum()),
+        "pruned": int((study["state"] == "PRUNED").sum()),
+        "objective": study["objective"].dropna().iloc[0] if study["objective"].notna().any() else None,
+        "best_parameters": describe_parameters(best) if best is not None else "",
+    }
+
+
+def describe_parameters(trial: pd.Series) -> str:
+    """`name=value` for every parameter the trial has, in the paper's table order, floats to 3 significant digits."""
+    parts = []
+    for name in parameter_names():
+        value = trial.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        shown = f"{value:.3g}" if isinstance(value, float) and not float(value).is_integer() else value
+        parts.append(f"{name}={shown}")
+    return ", ".join(parts)
+
+
+def rerun_statistics(trials: pd.DataFrame) -> pd.DataFrame:
+    """Best FD over the seeds of each rerun study: the paper's third phase, as numbers (std with ddof=1)."""
+    reruns = trials[trials["rerun_of"].notna() & (trials["state"] == "COMPLETE")]
+    grouped = reruns.groupby(["loss", "dataset", "objective"], sort=False)["value"]
+    statistics = grouped.agg(seeds="count", mean="mean", std="std", min="min", max="max").reset_index()
+    order = {loss: index for index, loss in enumerate(losses_in(statistics))}
+    return (
+        statistics.assign(_order=statistics["loss"].map(order))
+        .sort_values(["_order", "dataset"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def rerun_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 2 layout: a row per loss, a column per dataset, cells "mean ± std".
+
+    A dataset scored with more than one objective (say domain FD and Inception FID) gets a column per objective,
+    named after both, because those numbers are not comparable.
+    """
+    statistics = rerun_statistics(trials)
+    objectives_per_dataset = statistics.groupby("dataset")["objective"].nunique()
+
+    def column(row: pd.Series) -> str:
+        dataset = DATASET_LABELS.get(row["dataset"], row["dataset"])
+        if objectives_per_dataset[row["dataset"]] > 1:
+            return f"{dataset}: {metric_label(row['objective'])}"
+        return dataset
+
+    cells = statistics.assign(
+        column=statistics.apply(column, axis=1),
+        row=statistics["loss"].map(lambda loss: LOSS_LABELS.get(loss, loss)),
+        cell=[f"{mean:.1f} ± {std:.1f}" for mean, std in zip(statistics["mean"], statistics["std"], strict=True)],
+    )
+    rows = [LOSS_LABELS.get(loss, loss) for loss in losses_in(statistics)]
+    table = cells.pivot(index="row", columns="column", values="cell").reindex(rows)
+    table.index.name, table.columns.name = "loss", None
+    return table.fillna("-")
+
+
+def save_table(frame: pd.DataFrame, directory: str | os.PathLike, name: str) -> Path:
+    path = Path(directory) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=frame.index.name is not None)
+    return path
+
+
+def markdown(frame: pd.DataFrame, digits: int = 1) -> str:
+    """A GitHub-markdown table, for the terminal and for pasting into docs (no extra dependency)."""
+    header = ([frame.index.name] if frame.index.name else []) + [str(column) for column in frame.columns]
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "-" if math.isnan(value) else f"{value:.{digits}f}"
+        return "-" if value is None or value is pd.NA else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in frame.iterrows():
+        cells = ([cell(index)] if frame.index.name else []) + [cell(value) for value in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

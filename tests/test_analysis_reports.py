@@ -1,0 +1,201 @@
+"""The analysis a user runs: tables, `lightning-gans report` and the notebooks executed headless, on a real storage.
+
+Every number checked here is recomputed from the Optuna storage itself, not from the frame the code built.
+"""
+
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import optuna
+import pandas as pd
+import pytest
+from analysis_fixture import RERUN_SEEDS, build_studies
+from optuna.trial import TrialState
+
+from lightning_gans.analysis.frames import load_frame, per_trial
+from lightning_gans.analysis.notebooks import notebook_paths
+from lightning_gans.analysis.tables import markdown, rerun_statistics, rerun_table, study_summary
+from lightning_gans.studies import open_storage
+
+SCRIPT = Path(sys.executable).with_name("lightning-gans")
+FIGURES = (
+    "fid_distributions",
+    "budget_curves",
+    "rerun_distributions",
+    "sensitivity_fashion_mnist",
+    "sensitivity_polygons",
+    "polygon_scores",
+)
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory) -> str:
+    return build_studies(tmp_path_factory.mktemp("studies") / "optuna.journal")
+
+
+@pytest.fixture(scope="module")
+def stored(storage) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    """Each study's trials, read with Optuna alone."""
+    opened = open_storage(storage).storage
+    return {
+        summary.study_name: optuna.load_study(study_name=summary.study_name, storage=opened).trials
+        for summary in optuna.get_all_study_summaries(opened)
+    }
+
+
+def complete_values(trials: list[optuna.trial.FrozenTrial]) -> list[float]:
+    return [trial.value for trial in trials if trial.state == TrialState.COMPLETE]
+
+
+def test_study_summary_equals_the_storage(storage, stored):
+    summary = study_summary(per_trial(load_frame(storage))).set_index("study")
+    assert sorted(summary.index) == sorted(stored)
+    for name, trials in stored.items():
+        values = complete_values(trials)
+        row = summary.loc[name]
+        assert row["complete"] == len(values)
+        assert row["failed"] == sum(trial.state == TrialState.FAIL for trial in trials)
+        assert row["running"] == sum(trial.state == TrialState.RUNNING for trial in trials)
+        assert row["best"] == min(values)
+        assert row["median"] == pytest.approx(statistics.median(values), rel=1e-12)
+        best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+        assert row["best_trial"] == best.number
+        assert f"lr={best.params['lr']:.3g}" in row["best_parameters"]
+        if name.endswith("-reruns"):
+            assert pd.isna(row["authors"])
+        else:
+            assert trials[0].user_attrs["authors_setting"] is True
+            assert row["authors"] == trials[0].value
+    assert summary.loc["wgan_gp-fashion_mnist-wide", "failed"] == 2
+    assert summary.loc["began-fashion_mnist-wide", "running"] == 1
+
+
+def test_rerun_table_has_the_papers_layout_and_the_storages_numbers(storage, stored):
+    trials = per_trial(load_frame(storage))
+    numbers = rerun_statistics(trials).set_index("loss")
+    table = rerun_table(trials)
+    assert table.index.tolist() == ["NS GAN", "WGAN GP"]  # the registry's loss order, the paper's names
+    assert table.columns.tolist() == ["Fashion-MNIST"]
+    for loss, label in (("ns_gan", "NS GAN"), ("wgan_gp", "WGAN GP")):
+        values = complete_values(stored[f"{loss}-fashion_mnist-wide-reruns"])
+        assert numbers.loc[loss, "seeds"] == RERUN_SEEDS == len(values)
+        assert numbers.loc[loss, "mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
+        assert numbers.loc[loss, "std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
+        expected = f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+        assert table.loc[label, "Fashion-MNIST"] == expected
+    assert markdown(table).splitlines()[:2] == ["| loss | Fashion-MNIST |", "|---|---|"]
+
+
+def test_report_prints_the_summary_and_exports_the_frame(storage, stored, tmp_path):
+    export = tmp_path / "studies.parquet"
+    result = subprocess.run(
+        [str(SCRIPT), "report", "--storage", storage, "--study", "wgan_gp-*", "--export", str(export)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    values = complete_values(stored["wgan_gp-fashion_mnist-wide"])
+    median = statistics.median(values)
+    assert f"| wgan_gp-fashion_mnist-wide | {len(values)} | 2 | {min(values):.1f} | {median:.1f} |" in result.stdout
+    assert "ns_gan-fashion_mnist-wide |" not in result.stdout  # only the chosen studies
+    assert "eval/fd_domain_n2000 = FD (domain features, 2,000 samples)" in result.stdout
+    rerun_values = complete_values(stored["wgan_gp-fashion_mnist-wide-reruns"])
+    cell = f"{statistics.mean(rerun_values):.1f} ± {statistics.stdev(rerun_values):.1f}"
+    assert f"| WGAN GP | {cell} |" in result.stdout
+    exported = pd.read_parquet(export)
+    assert set(exported["study"]) == {name for name in stored if name.startswith("wgan_gp-")}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--study", "vae-*"], "no study matches 'vae-*'"),
+        (["--export", "out.xlsx"], "suffix '.xlsx' is not one of .csv, .parquet"),
+    ],
+)
+def test_report_rejects_bad_input_with_exit_status_2(storage, tmp_path, arguments, message):
+    result = subprocess.run(
+        [str(SCRIPT), "report", "--storage", storage, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_report_on_a_missing_storage_says_so(tmp_path):
+    result = subprocess.run(
+        [str(SCRIPT), "report", "--storage", str(tmp_path / "none.journal")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "no study storage at" in result.stderr
+    assert not (tmp_path / "none.journal").exists()
+
+
+def test_notebooks_execute_headless_into_figures_tables_and_html(storage, stored, tmp_path):
+    output = tmp_path / "reports"
+    result = subprocess.run(
+        [str(SCRIPT), "analysis", "--storage", storage, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for notebook in notebook_paths():
+        executed = nbformat.read(output / notebook.name, as_version=4)
+        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors, notebook.name
+        assert (output / f"{notebook.stem}.html").stat().st_size > 10_000
+    for figure in FIGURES:
+        for suffix in (".png", ".svg"):
+            assert (output / "figures" / f"{figure}{suffix}").stat().st_size > 1_000, figure + suffix
+    summary = pd.read_csv(output / "tables" / "study_summary.csv").set_index("study")
+    for name, trials in stored.items():
+        assert summary.loc[name, "best"] == pytest.approx(min(complete_values(trials)), rel=1e-12)
+        assert summary.loc[name, "complete"] == len(complete_values(trials))
+    reruns = pd.read_csv(output / "tables" / "rerun_statistics.csv").set_index("loss")
+    assert reruns.loc["ns_gan", "mean"] == pytest.approx(
+        statistics.mean(complete_values(stored["ns_gan-fashion_mnist-wide-reruns"])), rel=1e-12
+    )
+    budget = pd.read_csv(output / "tables" / "budget.csv")
+    first = budget[(budget["study"] == "wgan_gp-fashion_mnist-wide") & (budget["k"] == 1)].iloc[0]
+    values = complete_values(stored["wgan_gp-fashion_mnist-wide"])
+    assert first["exact"] == pytest.approx(statistics.mean(values), rel=1e-12) and first["trials"] == len(values)
+
+
+def test_analysis_reads_an_exported_frame_and_keeps_going_past_a_notebook_with_nothing_to_show(storage, tmp_path):
+    export = tmp_path / "fashion.csv"
+    subprocess.run(
+        [str(SCRIPT), "report", "--storage", storage, "--study", "*-fashion_mnist-*", "--export", str(export)],
+        check=True,
+        capture_output=True,
+    )
+    output = tmp_path / "reports"
+    result = subprocess.run(
+        [str(SCRIPT), "analysis", "--storage", str(export), "--output", str(output), "--notebook", "05_polygons"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "no study" in (output / "05_polygons.html").read_text().lower()  # said, not raised
+    assert not (output / "figures" / "polygon_scores.png").exists()
+
+
+def test_analysis_rejects_unknown_notebooks_and_studies_before_running_any(storage, tmp_path):
+    for arguments, message in (
+        (["--notebook", "06_nothing"], "unknown notebook '06_nothing'"),
+        (["--study", "lsgan-*"], "no study matches 'lsgan-*'"),
+    ):
+        result = subprocess.run(
+            [str(SCRIPT), "analysis", "--storage", storage, "--output", str(tmp_path / "out"), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
