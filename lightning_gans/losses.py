@@ -1,4 +1,4 @@
-"""The seven GAN objectives compared in "Are GANs Created Equal?" (Lucic et al. 2018).
+"""The seven GAN objectives compared in "Are GANs Created Equal?" (Lucic et al. 2018), and its VAE baseline.
 
 An objective is a discriminator loss, a generator loss and a hook run after every discriminator step: the
 hook exists because two objectives act between steps (WGAN clips the critic's weights, BEGAN moves its
@@ -9,12 +9,17 @@ Where the paper's reference code and the original papers disagree, this module f
 because the study's numbers come from it: mm_gan's generator uses the saturating minimax loss, LSGAN squares
 the sigmoid output rather than the logit, DRAGAN penalises the gradient of the sigmoid output, and BEGAN's k
 is not clipped unless asked.
+
+The VAE is no GAN: one loss (the negative ELBO) trains the encoder, which takes the discriminator's place, and
+the generator, which is its decoder, together. Its record therefore carries a `joint_loss` instead of usable
+discriminator and generator losses, and a standard normal latent prior instead of the GANs' U[-1, 1].
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -230,11 +235,68 @@ def began_k_update(k: Tensor, l_real: Tensor, l_fake: Tensor, gamma: float, lamb
     return new_k.clamp(0.0, 1.0) if clip else new_k
 
 
+# --- VAE ----------------------------------------------------------------------------------------------------
+
+BERNOULLI_EPSILON = 1e-6
+"""Bernoulli means are clamped to [eps, 1 - eps] before their logs: a saturated sigmoid returns exactly 0 or 1
+and the log would be -inf. 1e-6 still sits below 1 in float32, whose spacing there is about 6e-8, so the upper
+clamp is not rounded away."""
+
+POSTERIOR_SIGMA_FLOOR = 1e-6
+"""Added to the softplus that gives the posterior's sigma (as in the reference), so log sigma in the KL term
+stays finite however negative the encoder's raw output gets."""
+
+
+def encoder_posterior(encoder_output: Tensor) -> tuple[Tensor, Tensor]:
+    """Splits the encoder's FC(2 z_dim) output into the posterior's mean and its sigma = 1e-6 + softplus(raw).
+
+    Softplus keeps sigma positive without exp's overflow.
+    """
+    mean, raw_sigma = encoder_output.chunk(2, dim=1)
+    return mean, POSTERIOR_SIGMA_FLOOR + F.softplus(raw_sigma)
+
+
+def bernoulli_reconstruction(probabilities: Tensor, images: Tensor) -> Tensor:
+    """-log p(x | z) of images under independent Bernoulli pixels: BCE summed over pixels, mean over the batch.
+
+    Summed over pixels, not averaged, because the ELBO is a log-likelihood of whole images: averaging would
+    shrink it against the KL term by the number of pixels. Pixel values in [0, 1] act as soft targets, so grey
+    images need no binarising; data outside [0, 1] (the 2-D mixtures) has no Bernoulli likelihood at all.
+    """
+    if probabilities.shape != images.shape:
+        raise ValueError(
+            f"the VAE's decoder must return its input's shape {tuple(images.shape)}, got {tuple(probabilities.shape)}"
+        )
+    p = probabilities.clamp(BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON)
+    log_likelihood = images * torch.log(p) + (1 - images) * torch.log1p(-p)
+    return -log_likelihood.reshape(images.shape[0], -1).sum(dim=1).mean()
+
+
+def gaussian_kl(mean: Tensor, sigma: Tensor) -> Tensor:
+    """KL(N(mean, sigma^2) || N(0, I)) in closed form, summed over latent dimensions, mean over the batch."""
+    per_dimension = 0.5 * (mean.pow(2) + sigma.pow(2) - 1) - torch.log(sigma)
+    return per_dimension.sum(dim=1).mean()
+
+
+def vae_loss(encoder: nn.Module, generator: nn.Module, real: Tensor, noise: torch.Generator | None) -> LossOutput:
+    """The negative ELBO of the real batch: reconstruction of x from one posterior sample, plus the KL term.
+
+    The sample is reparameterised (z = mean + sigma * eps, eps ~ N(0, I) from `noise`) so that the gradient
+    reaches the encoder through z and the run stays reproducible from the module's random source.
+    """
+    mean, sigma = encoder_posterior(encoder(real))
+    eps = torch.randn(mean.shape, generator=noise, device=mean.device, dtype=mean.dtype)
+    recon = bernoulli_reconstruction(generator(mean + sigma * eps), real)
+    kl = gaussian_kl(mean, sigma)
+    return _loss_output(recon + kl, recon=recon, kl=kl)
+
+
 # --- objectives ---------------------------------------------------------------------------------------------
 
 DiscriminatorLoss = Callable[[Critic, Tensor, Tensor, LossHyperparameters, Tensor, torch.Generator | None], LossOutput]
 GeneratorLoss = Callable[[Critic, Tensor, LossHyperparameters], LossOutput]
 AfterDiscriminatorStep = Callable[[nn.Module, Tensor, LossOutput, LossHyperparameters], Tensor]
+JointLoss = Callable[[nn.Module, nn.Module, Tensor, torch.Generator | None], LossOutput]
 
 
 def _keep_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
@@ -243,12 +305,17 @@ def _keep_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossH
 
 @dataclass(frozen=True)
 class Objective:
-    """One GAN objective as the training loop sees it.
+    """One objective (a GAN's, or the VAE baseline's) as the training loop sees it.
 
     `discriminator_loss(critic, real, fake, hp, k, generator)` takes `fake` already detached and draws all
     its randomness from `generator`, so penalised runs are reproducible. `after_discriminator_step` is called
     under no_grad after each discriminator optimiser step and returns the new BEGAN k (the other objectives
     pass k on unchanged).
+
+    `prior` names the latent distribution G is trained and sampled on: "uniform" (U[-1, 1], the paper's GAN
+    prior) or "normal" (N(0, I), the VAE's, because its KL term pulls the posterior towards N(0, I)). A model
+    trained by one loss over both networks sets `joint_loss(encoder, generator, real, noise)`; its
+    discriminator network is then an encoder with 2 z_dim outputs, and the two GAN losses are never called.
     """
 
     name: str
@@ -256,6 +323,8 @@ class Objective:
     generator_loss: GeneratorLoss
     after_discriminator_step: AfterDiscriminatorStep = _keep_k
     autoencoder_discriminator: bool = False
+    prior: str = "uniform"
+    joint_loss: JointLoss | None = None
 
 
 def _logit_discriminator_loss(loss_fn: Callable[[Tensor, Tensor], LossOutput]) -> DiscriminatorLoss:
@@ -339,6 +408,14 @@ def _began_update_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, h
     )
 
 
+def _vae_has_no_gan_losses(*args: object) -> NoReturn:
+    """Stands in for the VAE's discriminator and generator losses, so a GAN code path fed a VAE fails loudly."""
+    raise TypeError(
+        "the 'vae' objective has no separate discriminator or generator loss: "
+        "its joint_loss (the negative ELBO) trains the encoder and the generator together"
+    )
+
+
 OBJECTIVES: Registry[Objective] = Registry("loss")
 
 for _objective in (
@@ -364,6 +441,7 @@ for _objective in (
         after_discriminator_step=_began_update_k,
         autoencoder_discriminator=True,
     ),
+    Objective("vae", _vae_has_no_gan_losses, _vae_has_no_gan_losses, prior="normal", joint_loss=vae_loss),
 ):
     OBJECTIVES.register(_objective.name, _objective)
 

@@ -9,7 +9,8 @@ interrupted and resumed run is identical to an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning.pytorch as pl
@@ -17,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .distributed import average_gradients, average_tensor, reducer_disabled
-from .losses import LossHyperparameters, LossOutput, get_objective
+from .losses import JointLoss, LossHyperparameters, LossOutput, get_objective
 from .nets import build_networks
+from .registry import Registry
 
 # The same evaluation noise for every run, so sample grids of different trials are comparable.
 EVAL_NOISE_SEED = 2018
@@ -37,6 +39,22 @@ class DivergedError(RuntimeError):
 def uniform_noise(count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
     """z ~ U[-1, 1], the paper's prior."""
     return torch.rand(count, z_dim, generator=generator, device=device) * 2 - 1
+
+
+def normal_noise(count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """z ~ N(0, I), the VAE's prior: the one its KL term pulls the posterior towards."""
+    return torch.randn(count, z_dim, generator=generator, device=device)
+
+
+Prior = Callable[[int, int, torch.Generator | None, torch.device], Tensor]
+PRIORS: Registry[Prior] = Registry("prior")
+PRIORS.register("uniform", uniform_noise)
+PRIORS.register("normal", normal_noise)
+
+
+def prior_noise(prior: str, count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """`count` latent vectors from the prior an objective names (Objective.prior), drawn from `generator`."""
+    return PRIORS.get(prior)(count, z_dim, generator, device)
 
 
 def lightning_optimizer_steps(d_steps: int, n_disc: int) -> int:
@@ -64,13 +82,16 @@ def check_range(name: str, value: float, allowed: str, ok: bool) -> None:
 class GAN(pl.LightningModule):
     """One GAN trained with manual optimization (two optimizers, n_disc schedule, per-loss side effects).
 
+    The VAE baseline trains here too, so that every model of the study shares networks, data, checkpoints and
+    evaluation: its encoder takes the discriminator's place and each step is one joint update of both networks.
+
     Args:
-        loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began).
+        loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began, vae).
         backbone: a registered network pair (infogan, dcgan, mlp).
         sample_shape: shape of one sample; the CLI links it from the data module.
         steps: training length in discriminator steps (the paper's steps, not Lightning's optimizer steps).
         lr, beta1: shared by both Adam optimizers (beta2 is fixed at 0.999 in the paper).
-        n_disc: discriminator updates per generator update.
+        n_disc: discriminator updates per generator update; must be 1 for the vae, which updates both each step.
         d_batch_norm: batch norm in the discriminator (a hyperparameter of the study).
         clip, gp_lambda, began_gamma, began_lambda_k, began_clip_k: loss hyperparameters (see losses.py).
         check_finite_every: how often (in steps) the host looks at the divergence flag; the flag itself is
@@ -107,6 +128,9 @@ class GAN(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.objective = get_objective(loss)
+        joint = self.objective.joint_loss is not None
+        joint_steps = f"1 for loss {loss!r}, which updates both networks every step"
+        check_range("n_disc", n_disc, joint_steps, not joint or n_disc == 1)
         self.loss_hp = LossHyperparameters(
             clip=clip,
             gp_lambda=gp_lambda,
@@ -115,7 +139,7 @@ class GAN(pl.LightningModule):
             began_clip_k=began_clip_k,
         )
         networks = build_networks(
-            backbone, tuple(sample_shape), z_dim, d_batch_norm, self.objective.autoencoder_discriminator
+            backbone, tuple(sample_shape), z_dim, d_batch_norm, self.objective.autoencoder_discriminator, joint
         )
         self.generator = networks.generator
         self.discriminator = networks.discriminator
@@ -123,7 +147,7 @@ class GAN(pl.LightningModule):
         self.register_buffer("began_k", torch.zeros(()))
         self.register_buffer(
             "fixed_noise",
-            uniform_noise(EVAL_NOISE_COUNT, z_dim, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
+            self.latent_noise(EVAL_NOISE_COUNT, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
         )
         # First non-finite step of [discriminator, generator], -1 while finite; lives on the device.
         self.register_buffer("first_nonfinite_step", torch.full((2,), -1, dtype=torch.long), persistent=False)
@@ -153,38 +177,68 @@ class GAN(pl.LightningModule):
             return -1
         return None
 
+    def latent_noise(self, count: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+        """`count` draws from this model's latent prior (U[-1, 1] for the GANs, N(0, I) for the VAE)."""
+        return prior_noise(self.objective.prior, count, self.hparams.z_dim, generator, device)
+
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         d_optimizer, g_optimizer = self.optimizers()
         noise = self.noise_generator()
-        real = batch
         with reducer_disabled(self.trainer.strategy.model):
-            with torch.no_grad():
-                fake = self.generator(uniform_noise(real.shape[0], self.hparams.z_dim, noise, self.device))
-            d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
-            d_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(d_out.total)
-            average_gradients(self.discriminator.parameters())
-            d_optimizer.step()
-            with torch.no_grad():
-                new_k = self.objective.after_discriminator_step(self.discriminator, self.began_k, d_out, self.loss_hp)
-                # Each replica saw its own batch; the mean is k's update for the global batch.
-                self.began_k.copy_(average_tensor(new_k))
-            self._watch_finite(0, d_out.total)
-            self._log_parts("d", d_out)
-
-            if self.d_step % self.hparams.n_disc == 0:
-                g_out = self._generator_step(g_optimizer, real.shape[0], noise)
-                self._watch_finite(1, g_out.total)
-                self._log_parts("g", g_out)
-
+            joint_loss = self.objective.joint_loss
+            if joint_loss is None:
+                self._gan_step(d_optimizer, g_optimizer, batch, noise)
+            else:
+                self._joint_step(joint_loss, d_optimizer, g_optimizer, batch, noise)
         self.d_step += 1
         if self.d_step % self.hparams.check_finite_every == 0 or self.d_step >= self.hparams.steps:
             self.raise_if_diverged()
         if self.d_step >= self.hparams.steps:
             self.trainer.should_stop = True
 
+    def _gan_step(self, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator) -> None:
+        """The paper's step: one discriminator update, and a generator update when d_step % n_disc == 0."""
+        with torch.no_grad():
+            fake = self.generator(self.latent_noise(real.shape[0], noise, self.device))
+        d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
+        d_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(d_out.total)
+        average_gradients(self.discriminator.parameters())
+        d_optimizer.step()
+        with torch.no_grad():
+            new_k = self.objective.after_discriminator_step(self.discriminator, self.began_k, d_out, self.loss_hp)
+            # Each replica saw its own batch; the mean is k's update for the global batch.
+            self.began_k.copy_(average_tensor(new_k))
+        self._watch_finite(0, d_out.total)
+        self._log_parts("d", d_out)
+
+        if self.d_step % self.hparams.n_disc == 0:
+            g_out = self._generator_step(g_optimizer, real.shape[0], noise)
+            self._watch_finite(1, g_out.total)
+            self._log_parts("g", g_out)
+
+    def _joint_step(
+        self, joint_loss: JointLoss, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator
+    ) -> None:
+        """One update of both networks by the objective's joint loss (the VAE's negative ELBO).
+
+        Adam's state is per parameter, so two Adams with equal hyperparameters over the disjoint encoder and
+        generator parameters step exactly like one Adam over their union; keeping the GANs' two optimizers keeps
+        checkpoints, resume and Lightning's step count unchanged. The loss sits in the discriminator's slot of
+        the logs (d/recon, d/kl, d_loss) and of the divergence check, since the encoder occupies that network.
+        """
+        out = joint_loss(self.discriminator, self.generator, real, noise)
+        d_optimizer.zero_grad(set_to_none=True)
+        g_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(out.total)
+        average_gradients(itertools.chain(self.discriminator.parameters(), self.generator.parameters()))
+        d_optimizer.step()
+        g_optimizer.step()
+        self._watch_finite(0, out.total)
+        self._log_parts("d", out)
+
     def _generator_step(self, optimizer: Any, batch_size: int, noise: torch.Generator) -> LossOutput:
-        fake = self.generator(uniform_noise(batch_size, self.hparams.z_dim, noise, self.device))
+        fake = self.generator(self.latent_noise(batch_size, noise, self.device))
         with frozen(self.discriminator):
             g_out = self.objective.generator_loss(self.discriminator, fake, self.loss_hp)
         optimizer.zero_grad(set_to_none=True)

@@ -1,8 +1,9 @@
 """Generator and discriminator backbones shared by every loss.
 
 A fair comparison of objectives needs every loss to train the same networks, so the backbone is chosen by name and
-built here; the loss only decides whether the discriminator is a classifier (logits) or, for BEGAN, an autoencoder
-(reconstructions). Layer sizes follow PROTOCOL.md (the paper's InfoGAN-style network) and Radford et al. (DCGAN).
+built here; the loss only decides whether the discriminator is a classifier (logits), for BEGAN an autoencoder
+(reconstructions), or for the VAE baseline an encoder (posterior parameters). Layer sizes follow PROTOCOL.md (the
+paper's InfoGAN-style network) and Radford et al. (DCGAN).
 """
 
 from __future__ import annotations
@@ -98,21 +99,33 @@ def infogan_generator(z_dim: int, channels: int, height: int, width: int) -> nn.
     )
 
 
-def infogan_discriminator(channels: int, height: int, width: int, d_batch_norm: bool) -> nn.Module:
-    return Logits(
-        nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1),
-            lrelu(),
-            nn.Conv2d(64, 128, 4, 2, 1),
-            optional_batch_norm(d_batch_norm, 128, 2),
-            lrelu(),
-            nn.Flatten(),
-            nn.Linear(128 * (height // 4) * (width // 4), 1024),
-            optional_batch_norm(d_batch_norm, 1024, 1),
-            lrelu(),
-            nn.Linear(1024, 1),
-        )
-    )
+def critic_or_encoder(layers: Callable[[int], list[nn.Module]], z_dim: int, encoder: bool) -> nn.Module:
+    """A backbone's D trunk with its final layer sized for the job.
+
+    `layers(outputs)` builds the trunk ending in a layer of `outputs` units. A GAN critic gives one logit per
+    example; the VAE's encoder is the same trunk ending in FC(2 z_dim), the posterior's mean and raw sigma, so
+    that the baseline is judged on the networks the GANs use.
+    """
+    if encoder:
+        return nn.Sequential(*layers(2 * z_dim), nn.Flatten())
+    return Logits(nn.Sequential(*layers(1)))
+
+
+def infogan_discriminator_layers(
+    channels: int, height: int, width: int, d_batch_norm: bool, outputs: int
+) -> list[nn.Module]:
+    return [
+        nn.Conv2d(channels, 64, 4, 2, 1),
+        lrelu(),
+        nn.Conv2d(64, 128, 4, 2, 1),
+        optional_batch_norm(d_batch_norm, 128, 2),
+        lrelu(),
+        nn.Flatten(),
+        nn.Linear(128 * (height // 4) * (width // 4), 1024),
+        optional_batch_norm(d_batch_norm, 1024, 1),
+        lrelu(),
+        nn.Linear(1024, outputs),
+    ]
 
 
 def began_autoencoder(channels: int, height: int, width: int, d_batch_norm: bool) -> nn.Module:
@@ -141,14 +154,20 @@ def began_autoencoder(channels: int, height: int, width: int, d_batch_norm: bool
     )
 
 
-def build_infogan(sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool) -> NetworkPair:
+def build_infogan(
+    sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool, encoder: bool
+) -> NetworkPair:
     channels, height, width = _image_size(sample_shape, "infogan")
     if height % 4 or width % 4:
         raise ValueError(f"backbone 'infogan' needs height and width divisible by 4; got {height}x{width}")
     discriminator = (
         began_autoencoder(channels, height, width, d_batch_norm)
         if autoencoder
-        else infogan_discriminator(channels, height, width, d_batch_norm)
+        else critic_or_encoder(
+            lambda outputs: infogan_discriminator_layers(channels, height, width, d_batch_norm, outputs),
+            z_dim,
+            encoder,
+        )
     )
     return NetworkPair(infogan_generator(z_dim, channels, height, width), discriminator)
 
@@ -174,7 +193,7 @@ def dcgan_generator(z_dim: int, channels: int, size: int) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def dcgan_discriminator(channels: int, size: int, d_batch_norm: bool) -> nn.Module:
+def dcgan_discriminator_layers(channels: int, size: int, d_batch_norm: bool, outputs: int) -> list[nn.Module]:
     """Radford et al.: strided convolutions down to 4x4 (no batch norm on the first), then a 4x4 valid conv."""
     doublings = int(math.log2(size // 4))
     width = DCGAN_WIDTH
@@ -186,11 +205,13 @@ def dcgan_discriminator(channels: int, size: int, d_batch_norm: bool) -> nn.Modu
             lrelu(),
         ]
         width *= 2
-    layers.append(nn.Conv2d(width, 1, 4, 1, 0))
-    return Logits(nn.Sequential(*layers))
+    layers.append(nn.Conv2d(width, outputs, 4, 1, 0))
+    return layers
 
 
-def build_dcgan(sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool) -> NetworkPair:
+def build_dcgan(
+    sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool, encoder: bool
+) -> NetworkPair:
     channels, height, width = _image_size(sample_shape, "dcgan")
     if height != width or height not in DCGAN_SIZES:
         raise ValueError(
@@ -200,7 +221,9 @@ def build_dcgan(sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, a
     discriminator = (
         began_autoencoder(channels, height, width, d_batch_norm)
         if autoencoder
-        else dcgan_discriminator(channels, height, d_batch_norm)
+        else critic_or_encoder(
+            lambda outputs: dcgan_discriminator_layers(channels, height, d_batch_norm, outputs), z_dim, encoder
+        )
     )
     return NetworkPair(dcgan_generator(z_dim, channels, height), discriminator)
 
@@ -217,7 +240,9 @@ def mlp(sizes: list[int], activation: Callable[[], nn.Module]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def build_mlp(sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool) -> NetworkPair:
+def build_mlp(
+    sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool, encoder: bool
+) -> NetworkPair:
     """Small fully connected pair for the 2-D Gaussian mixtures, where convolutions make no sense.
 
     It has no batch norm, so `d_batch_norm` does not apply; the toy pair stays as in the unrolled-GAN papers.
@@ -229,11 +254,13 @@ def build_mlp(sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, aut
     if autoencoder:
         discriminator: nn.Module = mlp([dim, MLP_WIDTH, MLP_WIDTH, dim], lrelu)
     else:
-        discriminator = Logits(mlp([dim, MLP_WIDTH, MLP_WIDTH, 1], lrelu))
+        discriminator = critic_or_encoder(
+            lambda outputs: list(mlp([dim, MLP_WIDTH, MLP_WIDTH, outputs], lrelu)), z_dim, encoder
+        )
     return NetworkPair(generator, discriminator)
 
 
-Builder = Callable[[tuple[int, ...], int, bool, bool], NetworkPair]
+Builder = Callable[[tuple[int, ...], int, bool, bool, bool], NetworkPair]
 BACKBONES: Registry[Builder] = Registry("backbone")
 BACKBONES.register("infogan", build_infogan)
 BACKBONES.register("dcgan", build_dcgan)
@@ -241,10 +268,21 @@ BACKBONES.register("mlp", build_mlp)
 
 
 def build_networks(
-    backbone: str, sample_shape: tuple[int, ...], z_dim: int, d_batch_norm: bool, autoencoder: bool
+    backbone: str,
+    sample_shape: tuple[int, ...],
+    z_dim: int,
+    d_batch_norm: bool,
+    autoencoder: bool,
+    encoder: bool = False,
 ) -> NetworkPair:
-    """Builds and initialises a generator/discriminator pair; `autoencoder` asks for BEGAN's critic."""
-    pair = BACKBONES.get(backbone)(tuple(sample_shape), z_dim, d_batch_norm, autoencoder)
+    """Builds and initialises a generator/discriminator pair.
+
+    `autoencoder` asks for BEGAN's critic and `encoder` for the VAE's encoder (the D trunk ending in FC(2 z_dim))
+    in the discriminator's place; the two exclude each other.
+    """
+    if autoencoder and encoder:
+        raise ValueError("the discriminator can be BEGAN's autoencoder or the VAE's encoder, not both")
+    pair = BACKBONES.get(backbone)(tuple(sample_shape), z_dim, d_batch_norm, autoencoder, encoder)
     init_weights(pair.generator)
     init_weights(pair.discriminator)
     return pair

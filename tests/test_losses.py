@@ -377,18 +377,21 @@ def test_began_rejects_a_critic_that_is_not_an_autoencoder() -> None:
 # --- every objective ----------------------------------------------------------------------------------------
 
 
-def test_registry_holds_exactly_the_seven_study_objectives() -> None:
-    names = ["mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began"]
+def test_registry_holds_exactly_the_seven_study_objectives_and_the_vae() -> None:
+    names = ["mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae"]
     assert OBJECTIVES.names() == names
     assert [get_objective(n).name for n in names] == names
     assert [n for n in names if get_objective(n).autoencoder_discriminator] == ["began"]
+    assert [n for n in names if get_objective(n).joint_loss is not None] == ["vae"]
+    assert {n: get_objective(n).prior for n in names} == {n: "normal" if n == "vae" else "uniform" for n in names}
     with pytest.raises(UnknownNameError) as error:
         get_objective("nsgan")
     assert "'nsgan'" in str(error.value)
     assert all(n in str(error.value) for n in names)
 
 
-@pytest.mark.parametrize("name", OBJECTIVES.names())
+# GAN objectives only: the VAE has no discriminator or generator loss (tests/test_vae.py checks its parts).
+@pytest.mark.parametrize("name", [n for n in OBJECTIVES.names() if get_objective(n).joint_loss is None])
 def test_parts_add_up_to_total(name: str) -> None:
     objective = get_objective(name)
     critic = nn.Conv2d(2, 2, 1).double() if objective.autoencoder_discriminator else conv_critic()

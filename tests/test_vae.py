@@ -1,0 +1,250 @@
+"""The VAE baseline: its ELBO terms against hand arithmetic, its encoder, and its joint training step."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from test_module import make_trainer
+from torch import Tensor, nn
+from torch.distributions import Normal, kl_divergence
+from torch.testing import assert_close
+from torch.utils.data import DataLoader, IterableDataset
+
+from lightning_gans.evaluation import SCORE_NOISE_SEED, evaluation_noise
+from lightning_gans.losses import (
+    BERNOULLI_EPSILON,
+    POSTERIOR_SIGMA_FLOOR,
+    LossHyperparameters,
+    bernoulli_reconstruction,
+    encoder_posterior,
+    gaussian_kl,
+    get_objective,
+    vae_loss,
+)
+from lightning_gans.module import EVAL_NOISE_SEED, GAN, PRIORS, lightning_optimizer_steps, prior_noise
+from lightning_gans.nets import build_networks
+from lightning_gans.registry import UnknownNameError
+
+
+def double(values: list) -> Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def softplus(v: float) -> float:
+    return math.log1p(math.exp(v))
+
+
+# --- the ELBO's terms ---------------------------------------------------------------------------------------
+
+
+def test_bernoulli_reconstruction_sums_pixels_and_averages_examples() -> None:
+    probabilities = double([[[[0.2, 0.9]]], [[[0.5, 0.7]]]])  # (batch 2, 1 channel, 1 x 2 pixels)
+    images = double([[[[0.0, 1.0]]], [[[0.25, 1.0]]]])
+    first = -(math.log(1 - 0.2) + math.log(0.9))
+    second = -(0.25 * math.log(0.5) + 0.75 * math.log(1 - 0.5)) - math.log(0.7)
+    expected = (first + second) / 2
+    assert math.isclose(bernoulli_reconstruction(probabilities, images).item(), expected, rel_tol=1e-12)
+
+
+def test_bernoulli_reconstruction_stays_finite_for_saturated_probabilities() -> None:
+    # A sigmoid in float32 returns exactly 0 and 1; the clamp turns each wrong pixel into -log(eps), not inf.
+    probabilities = torch.tensor([[0.0, 1.0]])
+    images = torch.tensor([[1.0, 0.0]])
+    loss = bernoulli_reconstruction(probabilities, images)
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx(-2 * math.log(BERNOULLI_EPSILON), rel=1e-2)
+
+
+def test_bernoulli_reconstruction_refuses_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match=r"input's shape \(2, 3\)"):
+        bernoulli_reconstruction(torch.full((2, 4), 0.5), torch.zeros(2, 3))
+
+
+MEAN = [[0.5, -1.0], [0.0, 2.0]]
+SIGMA = [[1.0, 0.5], [2.0, 0.1]]
+
+
+def test_gaussian_kl_matches_the_closed_form_by_hand() -> None:
+    def kl(m: float, s: float) -> float:
+        return 0.5 * (m * m + s * s - 1) - math.log(s)
+
+    expected = sum(sum(kl(m, s) for m, s in zip(ms, ss, strict=True)) for ms, ss in zip(MEAN, SIGMA, strict=True)) / 2
+    assert math.isclose(gaussian_kl(double(MEAN), double(SIGMA)).item(), expected, rel_tol=1e-12)
+
+
+def test_gaussian_kl_matches_torch_distributions() -> None:
+    mean, sigma = double(MEAN), double(SIGMA)
+    reference = kl_divergence(Normal(mean, sigma), Normal(torch.zeros_like(mean), torch.ones_like(sigma)))
+    assert_close(gaussian_kl(mean, sigma), reference.sum(dim=1).mean())
+    assert gaussian_kl(torch.zeros(3, 4), torch.ones(3, 4)).item() == 0.0  # the prior itself costs nothing
+
+
+def test_encoder_posterior_splits_mean_and_softplus_sigma() -> None:
+    output = double([[0.3, -0.7, 0.0, 2.0], [1.5, 0.1, -3.0, -1000.0]])  # z_dim 2: [mean | raw sigma]
+    mean, sigma = encoder_posterior(output)
+    assert_close(mean, double([[0.3, -0.7], [1.5, 0.1]]))
+    expected = [[POSTERIOR_SIGMA_FLOOR + softplus(v) for v in row] for row in ([0.0, 2.0], [-3.0, -1000.0])]
+    assert_close(sigma, double(expected), rtol=1e-12, atol=0)
+    assert sigma[1, 1].item() == POSTERIOR_SIGMA_FLOOR  # the floor keeps log sigma finite
+
+
+def tiny_vae(z_dim: int = 3, pixels: int = 4) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    encoder = nn.Linear(pixels, 2 * z_dim).double()
+    decoder = nn.Sequential(nn.Linear(z_dim, pixels), nn.Sigmoid()).double()
+    return encoder, decoder
+
+
+IMAGES = double([[0.0, 0.3, 1.0, 0.8], [0.5, 0.5, 0.1, 0.0]])
+
+
+def test_vae_loss_is_reconstruction_of_a_reparameterised_sample_plus_kl() -> None:
+    encoder, decoder = tiny_vae()
+    out = vae_loss(encoder, decoder, IMAGES, torch.Generator().manual_seed(4))
+    assert set(out.parts) == {"recon", "kl"}
+    assert all(not part.requires_grad for part in out.parts.values())
+    assert_close(out.total.detach(), out.parts["recon"] + out.parts["kl"], rtol=0, atol=0)
+    mean, sigma = encoder_posterior(encoder(IMAGES))
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    assert_close(out.parts["recon"], bernoulli_reconstruction(decoder(mean + sigma * eps), IMAGES))
+    assert_close(out.parts["kl"], gaussian_kl(mean, sigma))
+
+
+def test_vae_loss_trains_both_networks_and_draws_only_from_the_given_generator() -> None:
+    encoder, decoder = tiny_vae()
+    vae_loss(encoder, decoder, IMAGES, torch.Generator().manual_seed(0)).total.backward()
+    for parameter in [*encoder.parameters(), *decoder.parameters()]:
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0
+
+    def total(seed: int, global_seed: int) -> float:
+        torch.manual_seed(global_seed)
+        return vae_loss(encoder, decoder, IMAGES, torch.Generator().manual_seed(seed)).total.item()
+
+    assert total(0, global_seed=1) == total(0, global_seed=2)
+    assert total(0, global_seed=1) != total(1, global_seed=1)
+
+
+def test_the_vae_has_no_gan_losses_to_call() -> None:
+    vae = get_objective("vae")
+    with pytest.raises(TypeError, match="joint_loss"):
+        vae.discriminator_loss(nn.Identity(), IMAGES, IMAGES, LossHyperparameters(), torch.zeros(()), None)
+    with pytest.raises(TypeError, match="joint_loss"):
+        vae.generator_loss(nn.Identity(), IMAGES, LossHyperparameters())
+
+
+# --- the encoder --------------------------------------------------------------------------------------------
+
+ENCODER_CASES = [("infogan", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan", (3, 64, 64)), ("mlp", (2,))]
+
+
+@pytest.mark.parametrize(("backbone", "shape"), ENCODER_CASES)
+def test_encoder_is_the_discriminator_trunk_with_2_z_dim_outputs(backbone: str, shape: tuple[int, ...]) -> None:
+    z_dim = 8
+    encoder = build_networks(backbone, shape, z_dim, True, False, encoder=True).discriminator
+    critic = build_networks(backbone, shape, z_dim, True, False).discriminator
+    assert encoder(torch.rand(5, *shape)).shape == (5, 2 * z_dim)
+    encoder_shapes = [tuple(p.shape) for p in encoder.parameters()]
+    critic_shapes = [tuple(p.shape) for p in critic.parameters()]
+    # Same trunk; only the last layer (weight, bias) grows from 1 output to 2 z_dim.
+    assert encoder_shapes[:-2] == critic_shapes[:-2]
+    assert encoder_shapes[-1] == (2 * z_dim,) and critic_shapes[-1] == (1,)
+
+
+@pytest.mark.parametrize("backbone", ["infogan", "dcgan"])
+def test_encoder_batch_norm_follows_d_batch_norm(backbone: str) -> None:
+    def norms(d_batch_norm: bool) -> int:
+        encoder = build_networks(backbone, (3, 32, 32), 8, d_batch_norm, False, encoder=True).discriminator
+        return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
+
+    assert norms(True) > 0
+    assert norms(False) == 0
+
+
+def test_discriminator_cannot_be_autoencoder_and_encoder() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        build_networks("infogan", (1, 28, 28), 8, True, True, encoder=True)
+
+
+# --- priors -------------------------------------------------------------------------------------------------
+
+
+def test_priors_are_the_gans_uniform_and_the_vaes_normal() -> None:
+    assert PRIORS.names() == ["uniform", "normal"]
+    uniform = prior_noise("uniform", 20_000, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    normal = prior_noise("normal", 20_000, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert uniform.abs().max() <= 1 and uniform.std().item() == pytest.approx(1 / math.sqrt(3), rel=0.02)
+    assert normal.abs().max() > 3 and normal.std().item() == pytest.approx(1.0, rel=0.02)
+    assert abs(normal.mean().item()) < 0.02
+    with pytest.raises(UnknownNameError, match="valid prior names: uniform, normal"):
+        prior_noise("laplace", 1, 4, None, torch.device("cpu"))
+
+
+def test_evaluation_noise_follows_the_prior() -> None:
+    assert_close(evaluation_noise(500, 8), evaluation_noise(500, 8, "uniform"), rtol=0, atol=0)
+    normal = evaluation_noise(500, 8, "normal")
+    assert_close(normal, torch.randn(500, 8, generator=torch.Generator().manual_seed(SCORE_NOISE_SEED)), rtol=0, atol=0)
+    assert normal.abs().max() > 1
+    assert evaluation_noise(500, 8).abs().max() <= 1
+
+
+def test_fixed_noise_and_samples_come_from_the_models_prior() -> None:
+    vae, gan = GAN(loss="vae", backbone="mlp", sample_shape=(2,)), GAN(loss="ns_gan", backbone="mlp", sample_shape=(2,))
+    assert_close(vae.fixed_noise, torch.randn(64, 64, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)))
+    assert vae.fixed_noise.abs().max() > 1
+    assert gan.fixed_noise.abs().max() <= 1
+    draws = vae.latent_noise(10_000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert draws.shape == (10_000, 64) and draws.std().item() == pytest.approx(1.0, rel=0.02)
+
+
+# --- the training step --------------------------------------------------------------------------------------
+
+
+class RepeatedBatch(IterableDataset):
+    """The same [0, 1] image batch again and again, so a step can be replayed by hand."""
+
+    def __init__(self, batch: Tensor) -> None:
+        self.batch = batch
+
+    def __iter__(self):
+        while True:
+            yield self.batch
+
+
+def fit_one_step(model: GAN, batch: Tensor, root: Path) -> pl.Trainer:
+    trainer = make_trainer(root)
+    trainer.fit(model, train_dataloaders=DataLoader(RepeatedBatch(batch), batch_size=None))
+    return trainer
+
+
+def test_one_step_is_one_adam_step_over_both_networks(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    model = GAN(loss="vae", backbone="infogan", sample_shape=(1, 28, 28), steps=1, lr=1e-3, d_batch_norm=False)
+    batch = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    twin = copy.deepcopy(model)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+    trainer = fit_one_step(model, batch, tmp_path)
+
+    assert model.d_step == 1
+    assert trainer.global_step == lightning_optimizer_steps(1, 1)
+    for optimizer in trainer.optimizers:
+        assert {int(state["step"]) for state in optimizer.state.values()} == {1}
+    for network in ("generator", "discriminator"):
+        assert any(not torch.equal(before[n], t) for n, t in model.state_dict().items() if n.startswith(network))
+    assert {"d/recon", "d/kl", "d_loss"} <= set(trainer.logged_metrics)
+    assert "g_loss" not in trainer.logged_metrics
+    assert_close(trainer.logged_metrics["d_loss"], trainer.logged_metrics["d/recon"] + trainer.logged_metrics["d/kl"])
+
+    # The same step by hand, with one Adam over the union of both networks' parameters.
+    out = vae_loss(twin.discriminator, twin.generator, batch, twin.noise_generator())
+    parameters = [*twin.discriminator.parameters(), *twin.generator.parameters()]
+    union = torch.optim.Adam(parameters, lr=1e-3, betas=(0.5, 0.999))
+    out.total.backward()
+    union.step()
+    for name, tensor in twin.state_dict().items():
+        assert_close(model.state_dict()[name], tensor, msg=name)
