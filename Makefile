@@ -18,6 +18,7 @@ STORAGE ?= runs/optuna.journal
 GPUS ?=
 WORKERS ?= 1
 SAMPLER ?= random
+OBJECTIVE ?= auto
 SEEDS ?= 50
 PORT ?= 8080
 STUDIES ?=
@@ -60,13 +61,14 @@ train: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
 		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) --backbone $(BACKBONE) \
+		--objective $(OBJECTIVE) \
 		$(if $(TRIALS),--trials $(TRIALS)) $(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
 
 # The best setting of a sweep re-run with seeds 0..SEEDS-1, in the study <study>-reruns.
 reruns: $(STAMP)
 	$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) \
+		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --objective $(OBJECTIVE) \
 		$(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
 		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
 

@@ -8,7 +8,6 @@ single-process score of the same samples and no rank works alone.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -17,17 +16,22 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .distributed import broadcast_buffers
+from .metrics.diagnostics import finite_or_expected
 from .metrics.extractors import FeatureExtractor
 from .metrics.scores import GenerativeScores, ReferenceStatistics
-from .module import GAN, DivergedError, uniform_noise
+from .module import GAN, DivergedError, prior_noise
 
 # A different seed from the sample grid's, so the 64 pictured samples are not a subset of the scored ones.
 SCORE_NOISE_SEED = 2019
 
 
-def evaluation_noise(samples: int, z_dim: int) -> Tensor:
-    """The fixed noise every evaluation of every run scores (on the CPU, so it is the same on any device)."""
-    return uniform_noise(samples, z_dim, torch.Generator().manual_seed(SCORE_NOISE_SEED), torch.device("cpu"))
+def evaluation_noise(samples: int, z_dim: int, prior: str = "uniform") -> Tensor:
+    """The fixed noise every evaluation of every run scores (on the CPU, so it is the same on any device).
+
+    It is drawn from the model's own prior (Objective.prior): a generator is only scored fairly on the latents it
+    was trained on. The default is the GANs' U[-1, 1].
+    """
+    return prior_noise(prior, samples, z_dim, torch.Generator().manual_seed(SCORE_NOISE_SEED), torch.device("cpu"))
 
 
 def shard(count: int, rank: int, world_size: int) -> range:
@@ -54,15 +58,17 @@ class Evaluator:
     metric: GenerativeScores
 
     @property
-    def selection_key(self) -> str:
-        """The score a run is judged by: the lowest FD over its evaluations (the paper's protocol)."""
-        return score_key("fd", self.extractor.name, self.samples)
+    def objectives(self) -> dict[str, str]:
+        """Scores a run can be judged by, and their keys; the paper's is the lowest FD over its evaluations."""
+        return {name: score_key(name, self.extractor.name, self.samples) for name in ("fd", "kid")}
 
     @torch.no_grad()
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
         broadcast_buffers(module.generator)
-        noise = evaluation_noise(self.samples, module.hparams.z_dim)[list(shard(self.samples, rank, world_size))]
+        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.objective.prior)[
+            list(shard(self.samples, rank, world_size))
+        ]
         self.metric.to(module.device)
         self.metric.reset()
         for batch in tqdm(noise.split(self.batch_size), desc="evaluation", disable=not progress, leave=False):
@@ -74,8 +80,8 @@ class Evaluator:
         computed = self.metric.compute()
         self.metric.reset()
         scores = {score_key(name, self.extractor.name, self.samples): float(value) for name, value in computed.items()}
-        bad = [key for key, value in scores.items() if not math.isfinite(value)]
+        bad = [name for name, value in computed.items() if not finite_or_expected(name, float(value))]
         if bad:
-            raise DivergedError(module.d_step, f"the score {bad[0]}")
+            raise DivergedError(module.d_step, f"the score {score_key(bad[0], self.extractor.name, self.samples)}")
         scores[score_key("seconds", self.extractor.name, self.samples)] = time.perf_counter() - started
         return scores

@@ -53,6 +53,9 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in D steps")
     parser.add_argument("--extractor", default="auto", choices=["auto", "inception", "domain"])
     parser.add_argument("--backbone", default="infogan")
+    parser.add_argument(
+        "--objective", default="auto", help="what a trial is judged by (auto: FD; polygon F1; mixture modes)"
+    )
     parser.add_argument("--sampler", default="random", help=f"one of {', '.join(SAMPLERS)}")
     parser.add_argument("--pruner", default="none", help=f"one of {', '.join(PRUNERS)}")
     parser.add_argument("--root", default="runs")
@@ -77,6 +80,7 @@ def settings_from(options: argparse.Namespace) -> SweepSettings:
         "eval_samples": options.eval_samples,
         "extractor": options.extractor,
         "backbone": options.backbone,
+        "objective": options.objective,
         "sampler": options.sampler,
         "pruner": options.pruner,
         "root": options.root,

@@ -1,8 +1,9 @@
 """What happens at every evaluation point of a run: a sample grid, the scores, and checkpoints.
 
 Evaluation points are counted in the paper's discriminator steps (PROTOCOL.md: every 5 "epochs" of 50,000
-images, i.e. 3,906 steps at batch 64) and always include the last step. A trial's score is the minimum FD over
-its evaluation points, so the schedule keeps the best score, the step it came from and that checkpoint.
+images, i.e. 3,906 steps at batch 64) and always include the last step. A trial's score is the best value of its
+objective over its evaluation points (the paper's: the minimum FD), so the schedule keeps the best score, the step
+it came from and that checkpoint.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
 from .data import GANDataModule
+from .data.mixtures import MIXTURES
 from .evaluation import Evaluator
 from .metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
+from .metrics.diagnostics import FeatureDiagnostics
 from .metrics.extractors import build_extractor, default_extractor_name
+from .metrics.polygon_scores import TARGETS as POLYGON_TARGETS
+from .metrics.polygon_scores import InversionBudget
 from .metrics.reference import load_or_compute_reference
 from .metrics.scores import GenerativeScores
 from .module import GAN
+from .objectives import AUTO as OBJECTIVE_AUTO
+from .objectives import improves, resolve_objective
 from .samples import sample_picture
+from .synthetic_evaluation import MixtureEvaluator, PolygonEvaluator, polygon_threshold
 
 PAPER_EVAL_EVERY = 3906
 AUTO = "auto"
@@ -59,6 +67,12 @@ class EvaluationSchedule(pl.Callback):
         is_splits: Inception Score splits; 1 is the paper's single score.
         kid_subsets, kid_subset_size: KID's subsampling.
         keep_step_checkpoints: also keep one checkpoint per evaluation point.
+        objective: the score whose best value over the evaluations is the run's (best.ckpt, a trial's value):
+            `auto` is FD, polygon F1 on polygons, modes covered on the Gaussian mixtures (see objectives.py).
+        diagnostics: also measure mode collapse on the FD features at every evaluation (improved precision and
+            recall, birthday-paradox support, class coverage with the domain extractor).
+        polygon_targets, inversion_restarts, inversion_steps: polygon recall's test polygons and the budget of
+            inverting G for each (docs/metrics.md).
     """
 
     def __init__(
@@ -73,6 +87,11 @@ class EvaluationSchedule(pl.Callback):
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         keep_step_checkpoints: bool = True,
+        objective: str = OBJECTIVE_AUTO,
+        diagnostics: bool = True,
+        polygon_targets: int = POLYGON_TARGETS,
+        inversion_restarts: int = 4,
+        inversion_steps: int = 300,
     ) -> None:
         for name, value in (("every_n_steps", every_n_steps), ("samples", samples), ("batch_size", batch_size)):
             if value < 1:
@@ -90,7 +109,13 @@ class EvaluationSchedule(pl.Callback):
         self.kid_subsets = kid_subsets
         self.kid_subset_size = min(kid_subset_size, samples)
         self.keep_step_checkpoints = keep_step_checkpoints
-        self.evaluator: Evaluator | None = None
+        self.objective = objective
+        self.diagnostics = diagnostics
+        self.polygon_targets = polygon_targets
+        self.inversion_budget = InversionBudget(restarts=inversion_restarts, steps=inversion_steps)
+        self.evaluators: list[Any] = []
+        self.selection: str | None = None  # the objective's name once resolved for the dataset
+        self.selection_key: str | None = None
         self.best_score: float | None = None
         self.best_step: int | None = None
         self.last_scores: dict[str, float] = {}
@@ -99,15 +124,42 @@ class EvaluationSchedule(pl.Callback):
     # -- setup: choose the extractor and load the reference statistics before the first step ----------------
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit" or self.extractor == NO_SCORES or self.evaluator is not None:
+        if stage != "fit" or self.extractor == NO_SCORES or self.evaluators:
             return
         datamodule = trainer.datamodule
-        if not isinstance(datamodule, GANDataModule) or len(datamodule.sample_shape) != 3:
-            return  # 2-D mixtures have no image features; their mode metrics live elsewhere
+        if not isinstance(datamodule, GANDataModule):
+            return
+        dataset = datamodule.spec.name
+        if dataset in MIXTURES:
+            self.evaluators = [MixtureEvaluator(MIXTURES[dataset], self.samples, self.batch_size)]
+        else:
+            feature_evaluator = self.feature_evaluator(trainer, pl_module, datamodule)
+            self.evaluators = [feature_evaluator] if feature_evaluator is not None else []
+            if dataset == "polygons":
+                self.evaluators.append(self.polygon_evaluator(trainer, datamodule))
+        self.choose_objective(dataset)
+
+    def choose_objective(self, dataset: str) -> None:
+        """The objective's key among what the evaluators measure; one they do not measure is an error now."""
+        self.selection = resolve_objective(self.objective, dataset)
+        available = {name: key for evaluator in self.evaluators for name, key in evaluator.objectives.items()}
+        if not self.evaluators:
+            return
+        if self.selection not in available:
+            raise ValueError(
+                f"objective {self.selection!r} is not measured on {dataset} with extractor {self.extractor!r}; "
+                f"available objectives: {', '.join(available)}"
+            )
+        self.selection_key = available[self.selection]
+
+    def feature_evaluator(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+    ) -> Evaluator | None:
+        """FD, IS, KID (and the diagnostics) in the chosen extractor's features; None when no extractor applies."""
         dataset = datamodule.spec.name
         name = self._extractor_name(dataset)
         if name == NO_SCORES:
-            return
+            return None
         if name == "domain" and not classifier_path(dataset).is_file():
             if trainer.is_global_zero:
                 warnings.warn(f"no domain classifier for {dataset} yet: training one first (cached)", stacklevel=1)
@@ -133,7 +185,8 @@ class EvaluationSchedule(pl.Callback):
         statistics = reference() if trainer.is_global_zero else None
         trainer.strategy.barrier("reference statistics")
         statistics = statistics or reference()
-        self.evaluator = Evaluator(
+        diagnostics = FeatureDiagnostics(statistics.bank, class_logits=name == "domain") if self.diagnostics else None
+        return Evaluator(
             extractor=extractor,
             reference=statistics,
             samples=self.samples,
@@ -143,7 +196,25 @@ class EvaluationSchedule(pl.Callback):
                 is_splits=self.is_splits,
                 kid_subsets=self.kid_subsets,
                 kid_subset_size=self.kid_subset_size,
+                diagnostics=diagnostics,
             ),
+        )
+
+    def polygon_evaluator(self, trainer: pl.Trainer, datamodule: GANDataModule) -> PolygonEvaluator:
+        reference = datamodule.split("train").data  # uint8: a quarter of float's memory; scoring converts
+        test = datamodule.split("test").data
+        if not 1 <= self.polygon_targets <= len(test):
+            raise ValueError(f"polygon_targets={self.polygon_targets} must be in [1, {len(test)}] (test polygons)")
+        threshold = polygon_threshold(reference, test) if trainer.is_global_zero else None
+        trainer.strategy.barrier("polygon threshold")
+        threshold = threshold or polygon_threshold(reference, test)
+        return PolygonEvaluator(
+            reference=reference,
+            targets=test[: self.polygon_targets],
+            threshold=threshold,
+            samples=self.samples,
+            batch_size=self.batch_size,
+            budget=self.inversion_budget,
         )
 
     def _extractor_name(self, dataset: str) -> str:
@@ -152,7 +223,7 @@ class EvaluationSchedule(pl.Callback):
         name = default_extractor_name(self.inception_weights)
         if name == "domain" and dataset not in DOMAIN_DATASETS:
             warnings.warn(
-                f"no Inception weights and no domain classifier for {dataset}: runs are not scored", stacklevel=1
+                f"no Inception weights and no domain classifier for {dataset}: no FD, IS or KID", stacklevel=1
             )
             return NO_SCORES
         return name
@@ -178,17 +249,19 @@ class EvaluationSchedule(pl.Callback):
             self.save_checkpoint(trainer, directory / "checkpoints" / "best.ckpt")
 
     def score(self, trainer: pl.Trainer, pl_module: GAN) -> bool:
-        """Scores the generator, logs the scores and says whether the selection score improved."""
-        if self.evaluator is None:
+        """Scores the generator, logs the scores and says whether the objective improved."""
+        if not self.evaluators:
             return False
         progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
-        scores = self.evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress)
+        scores: dict[str, float] = {}
+        for evaluator in self.evaluators:
+            scores.update(evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress))
         self.last_scores, self.last_step = dict(scores), pl_module.d_step
-        selection = scores[self.evaluator.selection_key]
-        improved = self.best_score is None or selection < self.best_score
+        value = scores[self.selection_key]
+        improved = improves(value, self.best_score, self.selection)
         if improved:
-            self.best_score, self.best_step = selection, pl_module.d_step
-        best_key = self.evaluator.selection_key.replace("eval/", "eval/best_")
+            self.best_score, self.best_step = value, pl_module.d_step
+        best_key = self.selection_key.replace("eval/", "eval/best_")
         scores.update({best_key: self.best_score, f"{best_key}_step": float(self.best_step)})
         for logger in trainer.loggers:
             logger.log_metrics(scores, step=pl_module.d_step)

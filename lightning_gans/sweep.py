@@ -3,8 +3,9 @@
 A study is (loss, dataset, space). Trial 0 is the loss's authors' setting; the rest are drawn at random from the
 space, with each trial's parameters a pure function of (seed, trial number) so that the sweep is reproducible
 whichever worker happens to run which trial. A trial trains one GAN with the paper's protocol and its value is
-the minimum FD over its evaluation points; each evaluation is also reported as an intermediate value, so the
-dashboard shows learning curves. Running the same sweep again continues it until `trials` trials are complete.
+the best value of its objective over its evaluation points (the paper's minimum FD; polygon F1 or mixture modes
+covered on the synthetic sets); each evaluation is also reported as an intermediate value, so the dashboard shows
+learning curves. Running the same sweep again continues it until `trials` trials are complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .data import DATASETS, GANDataModule
 from .losses import OBJECTIVES
 from .module import GAN, DivergedError
 from .nets import BACKBONES
+from .objectives import AUTO as OBJECTIVE_AUTO
+from .objectives import direction, resolve_objective
 from .registry import UnknownNameError
 from .schedule import PAPER_EVAL_EVERY, EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
@@ -53,6 +56,7 @@ class SweepSettings:
     eval_every: int = PAPER_EVAL_EVERY
     extractor: str = "auto"
     backbone: str = "infogan"
+    objective: str = OBJECTIVE_AUTO
     sampler: str = "random"
     pruner: str = "none"
     root: str = "runs"
@@ -66,6 +70,7 @@ class SweepSettings:
         OBJECTIVES.get(self.loss)
         DATASETS.get(self.dataset)
         BACKBONES.get(self.backbone)
+        resolve_objective(self.objective, self.dataset)
         if self.space not in SPACES:
             raise UnknownNameError(f"unknown space {self.space!r}; valid space names: {', '.join(SPACES)}")
         for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
@@ -85,6 +90,14 @@ class SweepSettings:
     def target_trials(self) -> int:
         """The protocol's trial count unless TRIALS says otherwise: 100 for the wide space, 50 for the narrow one."""
         return self.trials if self.trials is not None else PAPER_TRIALS[self.space]
+
+    @property
+    def objective_name(self) -> str:
+        return resolve_objective(self.objective, self.dataset)
+
+    @property
+    def direction(self) -> str:
+        return direction(self.objective_name)
 
     @property
     def study_name(self) -> str:
@@ -141,7 +154,7 @@ def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
             storage=storage.storage,
             sampler=make_sampler(settings),
             pruner=make_pruner(settings),
-            direction="minimize",
+            direction=settings.direction,
             load_if_exists=True,
         )
         if not study.get_trials(deepcopy=False):
@@ -162,6 +175,7 @@ def study_record(settings: SweepSettings) -> dict[str, Any]:
         "steps": settings.training_steps,
         "eval_samples": settings.eval_samples,
         "backbone": settings.backbone,
+        "objective": settings.objective_name,
         "sampler": settings.sampler,
         "seed": settings.seed,
     }
@@ -181,12 +195,14 @@ class ReportEvaluations(pl.Callback):
         self.evaluations: list[dict[str, float]] = []
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        evaluator = self.schedule.evaluator
-        if evaluator is None or self.schedule.last_step != pl_module.d_step:
+        key = self.schedule.selection_key
+        if key is None or self.schedule.last_step != pl_module.d_step:
             return
+        if not self.evaluations:
+            self.trial.set_user_attr("objective", key)  # known once the extractor is; kept even if the trial fails
         self.evaluations.append({"step": pl_module.d_step, **self.schedule.last_scores})
         self.trial.set_user_attr(EVALUATIONS_ATTR, self.evaluations)
-        self.trial.report(self.schedule.last_scores[evaluator.selection_key], pl_module.d_step)
+        self.trial.report(self.schedule.last_scores[key], pl_module.d_step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {pl_module.d_step}")
 
@@ -209,7 +225,7 @@ def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[
 
 
 def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
-    """Trains the trial's GAN and returns its minimum FD; the other scores become trial attributes."""
+    """Trains the trial's GAN and returns its objective's best value; the other scores become trial attributes."""
     arguments = trial_arguments(trial, settings.loss, settings.space)
     seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", trial.number))
     pl.seed_everything(seed, verbose=False)
@@ -226,6 +242,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         samples=settings.eval_samples,
         extractor=settings.extractor,
         kid_subset_size=min(1000, settings.eval_samples),
+        objective=settings.objective_name,
     )
     trainer = pl.Trainer(
         **TRAINER_DEFAULTS,
@@ -310,10 +327,13 @@ def open_reruns(settings: SweepSettings, storage: StudyStorage, source_name: str
     complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise ValueError(f"study {source_name!r} has no complete trial to re-run")
-    best = min(complete, key=lambda trial: trial.value)
+    best = source.best_trial  # Optuna picks by the study's direction (polygon F1 and mixture modes are maximised)
     with storage.claim_lock(settings.study_name):
         study = optuna.create_study(
-            study_name=settings.study_name, storage=storage.storage, direction="minimize", load_if_exists=True
+            study_name=settings.study_name,
+            storage=storage.storage,
+            direction=settings.direction,
+            load_if_exists=True,
         )
         if not study.get_trials(deepcopy=False):
             for key, value in {**study_record(settings), "rerun_of": source_name, "best_trial": best.number}.items():

@@ -39,7 +39,7 @@ TRIAL_COLUMNS = (
     "fail_reason",
 )
 OBJECTIVE_PREFIXES = ("eval/fd_", "eval/fid_")
-"""Keys a trial's value can be: the Frechet distance in any features (issue 6 adds polygon F1)."""
+"""What a trial without an `objective` attribute was judged by: the Frechet distance, in whatever features."""
 FORMATS = (".csv", ".parquet")
 
 
@@ -155,6 +155,9 @@ def trial_evaluations(trial: FrozenTrial) -> list[dict[str, Any]]:
 
 
 def objective_key(evaluations: Iterable[dict[str, Any]], trial: FrozenTrial) -> str | None:
+    """The key the trial recorded; trials from before that attribute were judged by FD."""
+    if isinstance(trial.user_attrs.get("objective"), str):
+        return trial.user_attrs["objective"]
     for scores in (*evaluations, trial.user_attrs):
         for key in scores:
             if key.startswith(OBJECTIVE_PREFIXES):

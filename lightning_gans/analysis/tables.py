@@ -1,4 +1,5 @@
-"""The numbers behind the figures: a line per study, and the paper's rerun table (best FD, mean ± std over seeds).
+"""The numbers behind the figures: a line per study, the paper's rerun table (best FD, mean ± std over seeds), and the
+mode-collapse scores per loss.
 
 Everything here takes the per-trial frame (`frames.per_trial`) and returns a frame, so the terminal report, the
 notebooks and the tests all read the same numbers.
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from ..search import parameter_names
-from .style import DATASET_LABELS, LOSS_LABELS, losses_in, metric_label
+from .style import DATASET_LABELS, LOSS_LABELS, LOSS_ORDER, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
     "study",
@@ -30,6 +33,24 @@ SUMMARY_COLUMNS = (
     "objective",
     "best_parameters",
 )
+MODE_COLLAPSE_SCORES = (
+    "precision",
+    "recall",
+    "support",
+    "support_lower",
+    "duplicates",
+    "classes",
+    "class_kl",
+    "modes",
+    "high_quality",
+)
+"""What an evaluation measures of mode collapse, in the order tables and figures show them."""
+MODE_COLLAPSE_MEASURES = ("domain", "inception", "points")
+"""Where: in the FD features, or on a mixture's points. Polygon precision and recall belong to the polygon scores."""
+MODE_COLLAPSE_KEY = re.compile(
+    rf"eval/(?P<score>{'|'.join(MODE_COLLAPSE_SCORES)})_(?P<measure>{'|'.join(MODE_COLLAPSE_MEASURES)})_n(?P<samples>\d+)"
+)
+MODE_COLLAPSE_COLUMNS = ("dataset", "loss", "score", "trials", "median")
 
 
 def study_summary(trials: pd.DataFrame) -> pd.DataFrame:
@@ -44,14 +65,15 @@ def study_summary(trials: pd.DataFrame) -> pd.DataFrame:
 def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
     complete = study[study["state"] == "COMPLETE"]
     values = complete["value"]
-    best = complete.loc[values.idxmin()] if len(complete) else None
+    maximize = (study["direction"] == "maximize").any()  # polygon F1 and mixture modes are maximised
+    best = complete.loc[values.idxmax() if maximize else values.idxmin()] if len(complete) else None
     is_sweep = study["rerun_of"].isna().all()
     authors = complete[complete["authors_setting"].astype(bool)] if is_sweep else complete.iloc[:0]
     return {
         "study": name,
         "complete": len(complete),
         "failed": int((study["state"] == "FAIL").sum()),
-        "best": values.min() if len(values) else math.nan,
+        "best": best["value"] if best is not None else math.nan,
         "median": values.median() if len(values) else math.nan,
         "q25": values.quantile(0.25) if len(values) else math.nan,
         "q75": values.quantile(0.75) if len(values) else math.nan,
@@ -114,6 +136,38 @@ def rerun_table(trials: pd.DataFrame) -> pd.DataFrame:
     table = cells.pivot(index="row", columns="column", values="cell").reindex(rows)
     table.index.name, table.columns.name = "loss", None
     return table.fillna("-")
+
+
+def mode_collapse_keys(columns: Iterable[str]) -> list[str]:
+    """The mode-collapse score columns among `columns`, by score (MODE_COLLAPSE_SCORES), features, then samples."""
+    matches = [match for match in map(MODE_COLLAPSE_KEY.fullmatch, columns) if match]
+    ranked = sorted(
+        matches,
+        key=lambda match: (
+            MODE_COLLAPSE_SCORES.index(match["score"]),
+            MODE_COLLAPSE_MEASURES.index(match["measure"]),
+            int(match["samples"]),
+        ),
+    )
+    return [match.string for match in ranked]
+
+
+def mode_collapse_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, loss and mode-collapse score: how many completed search trials have it, and their median.
+
+    Columns dataset, loss, score (the metric key), trials, median. A trial counts with its scores at the evaluation
+    that gave its value, as in every figure; spaces are pooled, as the paper compares losses. An infinite support
+    estimate (no near-duplicate pair found) is a real outcome and counts as larger than any finite one.
+    """
+    done = trials[trials["rerun_of"].isna() & (trials["state"] == "COMPLETE")]
+    keys = mode_collapse_keys(done.columns)
+    scores = done[["dataset", "loss", *keys]].melt(["dataset", "loss"], var_name="score").dropna(subset=["value"])
+    summary = scores.groupby(["dataset", "loss", "score"])["value"].agg(trials="count", median="median").reset_index()
+    ranks = {"dataset": order_key(tuple(DATASET_LABELS)), "loss": order_key(LOSS_ORDER), "score": order_key(keys)}
+    ordered = summary.sort_values(
+        ["dataset", "loss", "score"], key=lambda column: column.map(ranks[column.name]), kind="stable"
+    )
+    return ordered.reset_index(drop=True)[list(MODE_COLLAPSE_COLUMNS)]
 
 
 def save_table(frame: pd.DataFrame, directory: str | os.PathLike, name: str) -> Path:

@@ -16,6 +16,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from lightning_gans.metrics.diagnostics import FeatureDiagnostics
 from lightning_gans.metrics.frechet import (
     check_enough_samples,
     feature_statistics,
@@ -79,6 +80,7 @@ class GenerativeScores(Metric):
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         kid_seed: int = 0,
+        diagnostics: FeatureDiagnostics | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +98,7 @@ class GenerativeScores(Metric):
         self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
         self.kid_seed = kid_seed
+        self.diagnostics = diagnostics
         dim = reference.dim
         self.add_state("feature_sum", torch.zeros(dim, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("outer_sum", torch.zeros(dim, dim, dtype=torch.float64), dist_reduce_fx="sum")
@@ -139,4 +142,8 @@ class GenerativeScores(Metric):
             subset_size=self.kid_subset_size,
             generator=torch.Generator().manual_seed(self.kid_seed),
         )
-        return {"fd": fd, "is": is_mean, "is_std": is_std, "kid": kid, "kid_std": kid_std}
+        scores = {"fd": fd, "is": is_mean, "is_std": is_std, "kid": kid, "kid_std": kid_std}
+        if self.diagnostics is not None:
+            extra = self.diagnostics(dim_zero_cat(self.features), dim_zero_cat(self.logits))
+            scores.update({name: torch.tensor(value, dtype=torch.float64) for name, value in extra.items()})
+        return scores

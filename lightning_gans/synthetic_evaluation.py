@@ -1,0 +1,112 @@
+"""Scoring on the synthetic sets, where what a generator misses can be measured against the known truth.
+
+- Gaussian mixtures (ring8, grid25): modes covered and the share of high-quality samples (metrics.modes).
+- Convex polygons: precision, recall and F1 against the polygon manifold, recall by inverting G
+  (metrics.polygon_scores; definitions and budget in docs/metrics.md).
+
+Both score the same fixed evaluation noise as the feature-based Evaluator. Under DDP every rank computes the same
+numbers from the same noise and the same (broadcast) generator: nothing is gathered, so no rank can wait on another.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .data.cache import load_or_build_npz
+from .data.locations import cache_dir
+from .data.mixtures import GaussianMixture
+from .distributed import broadcast_buffers
+from .evaluation import evaluation_noise, score_key
+from .metrics.modes import mode_coverage
+from .metrics.polygon_scores import QUANTILE, InversionBudget, calibrate_threshold, polygon_precision_recall
+from .module import GAN, DivergedError
+
+MIXTURE_MEASURE = "points"
+POLYGON_MEASURE = "polygons"
+POLYGON_THRESHOLD_VERSION = 1  # bump when the distance or the calibration changes
+
+
+@torch.no_grad()
+def generate(module: GAN, samples: int, batch_size: int) -> Tensor:
+    """The evaluation samples of `module`, checked for divergence, on the module's device."""
+    broadcast_buffers(module.generator)
+    noise = evaluation_noise(samples, module.hparams.z_dim, module.objective.prior)
+    images = torch.cat([module.sample(batch) for batch in noise.split(batch_size)])
+    if not torch.isfinite(images).all():
+        raise DivergedError(module.d_step, "a generated sample")
+    return images
+
+
+@dataclass
+class MixtureEvaluator:
+    mixture: GaussianMixture
+    samples: int
+    batch_size: int = 500
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        return {name: score_key(name, MIXTURE_MEASURE, self.samples) for name in ("modes", "high_quality")}
+
+    def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
+        started = time.perf_counter()
+        points = generate(module, self.samples, self.batch_size).cpu()
+        coverage = mode_coverage(points, self.mixture.centres, self.mixture.std)
+        keys = self.objectives
+        return {
+            keys["modes"]: float(coverage.modes_covered),
+            keys["high_quality"]: coverage.high_quality,
+            score_key("seconds", MIXTURE_MEASURE, self.samples): time.perf_counter() - started,
+        }
+
+
+def polygon_threshold(reference: Tensor, calibration: Tensor, quantile: float = QUANTILE) -> float:
+    """tau, cached: calibrating it costs a nearest-neighbour search of 10k polygons among 60k."""
+    path = cache_dir().parent / "reference" / f"polygons-threshold-v{POLYGON_THRESHOLD_VERSION}-q{quantile}.npz"
+
+    def calibrate() -> dict[str, np.ndarray]:
+        return {"threshold": np.array(calibrate_threshold(calibration, reference, quantile))}
+
+    return float(load_or_build_npz(path, calibrate)["threshold"])
+
+
+@dataclass
+class PolygonEvaluator:
+    """Precision on every evaluation sample, recall on a fixed subset of test polygons (inversion is costly)."""
+
+    reference: Tensor
+    targets: Tensor
+    threshold: float
+    samples: int
+    batch_size: int = 500
+    budget: InversionBudget = field(default_factory=InversionBudget)
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        return {name: score_key(name, POLYGON_MEASURE, self.samples) for name in ("f1", "precision", "recall")}
+
+    def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
+        started = time.perf_counter()
+        images = generate(module, self.samples, self.batch_size)
+        with torch.enable_grad():
+            scores = polygon_precision_recall(
+                images,
+                module.generator,
+                module.hparams.z_dim,
+                module.objective.prior,
+                self.reference.to(module.device),
+                self.targets.to(module.device),
+                self.threshold,
+                self.budget,
+            )
+        keys = self.objectives
+        return {
+            keys["precision"]: scores.precision,
+            keys["recall"]: scores.recall,
+            keys["f1"]: scores.f1,
+            score_key("seconds", POLYGON_MEASURE, self.samples): time.perf_counter() - started,
+        }

@@ -1,0 +1,224 @@
+"""Polygon precision, recall and F1: the distance, the threshold, and generator inversion on known answers.
+
+The polygon sets are rendered here from their own seeded generators (a 20k reference, 2k calibration, 2k hold-out)
+rather than loaded, so the module builds in about a second and the sets are disjoint by construction.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from lightning_gans.data.polygons import polygon_vertices, render_polygons
+from lightning_gans.metrics.polygon_scores import (
+    InversionBudget,
+    calibrate_threshold,
+    f1_score,
+    fit_latents,
+    invert_generator,
+    nearest_reference_distances,
+    polygon_precision_recall,
+)
+
+Z_DIM = 8
+PIXELS = 28 * 28
+
+
+def rendered_polygons(count: int, seed: int) -> Tensor:
+    """uint8 (count, 1, 28, 28) polygons, quantised as the dataset stores them."""
+    images = render_polygons(polygon_vertices(count, torch.Generator().manual_seed(seed)))
+    return (images * 255).round().to(torch.uint8).unsqueeze(1)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Tensor:
+    return rendered_polygons(20_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def calibration() -> Tensor:
+    return rendered_polygons(2_000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def holdout() -> Tensor:
+    return rendered_polygons(2_000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def threshold(calibration: Tensor, reference: Tensor) -> float:
+    return calibrate_threshold(calibration, reference)
+
+
+class ConstantGenerator(nn.Module):
+    """One fixed image whatever z is: the extreme of mode collapse. z enters with weight 0 so it has a gradient."""
+
+    def __init__(self, image: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("image", image.float() / 255)
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.image.expand(len(z), *self.image.shape) + self.dummy + 0 * z.sum(dim=1).view(-1, 1, 1, 1)
+
+
+class SigmoidDecoder(nn.Module):
+    """G(z) = sigmoid(A z + b): images that vary strongly with z, so a random z is far from a given G(z*)."""
+
+    def __init__(self, seed: int, batch_norm: bool = False) -> None:
+        super().__init__()
+        random = torch.Generator().manual_seed(seed)
+        self.linear = nn.Linear(Z_DIM, PIXELS)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.randn(PIXELS, Z_DIM, generator=random))
+            self.linear.bias.copy_(0.5 * torch.randn(PIXELS, generator=random))
+        self.norm = nn.BatchNorm1d(PIXELS, affine=False) if batch_norm else nn.Identity()
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.norm(self.linear(z))).view(-1, 1, 28, 28)
+
+
+def decoded(generator: nn.Module, z: Tensor) -> Tensor:
+    with torch.no_grad():
+        return generator(z)
+
+
+def test_distances_are_rms_to_the_nearest_reference_image_in_any_block_layout() -> None:
+    random = torch.Generator().manual_seed(0)
+    images = torch.rand(7, 1, 4, 4, generator=random)
+    reference = torch.rand(11, 1, 4, 4, generator=random)
+    expected = torch.cdist(images.double().view(7, -1), reference.double().view(11, -1)).amin(dim=1) / 4
+    for chunk in (1, 3, 2048):
+        assert torch.allclose(nearest_reference_distances(images, reference, chunk), expected, atol=1e-12)
+    white, black = torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    half = torch.tensor([[[[0.0, 0.0], [1.0, 1.0]]]])
+    assert nearest_reference_distances(black, white).item() == 1.0
+    assert nearest_reference_distances(half, white).item() == pytest.approx(math.sqrt(0.5))
+
+
+def test_uint8_images_are_read_on_the_unit_scale() -> None:
+    pixels = torch.randint(0, 256, (5, 1, 3, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    reference = torch.rand(4, 9, generator=torch.Generator().manual_seed(1))
+    as_float = nearest_reference_distances(pixels.double() / 255, reference)
+    assert torch.allclose(nearest_reference_distances(pixels, reference), as_float, atol=1e-15)
+
+
+def test_distance_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="pixels"):
+        nearest_reference_distances(torch.rand(2, 4), torch.rand(3, 5))
+    with pytest.raises(TypeError, match="int64"):
+        nearest_reference_distances(torch.ones(2, 4, dtype=torch.int64), torch.rand(3, 4))
+    with pytest.raises(ValueError, match="at least one"):
+        nearest_reference_distances(torch.rand(2, 4), torch.rand(0, 4))
+    with pytest.raises(ValueError, match="quantile"):
+        calibrate_threshold(torch.rand(2, 4), torch.rand(3, 4), quantile=0.0)
+
+
+def test_threshold_covers_its_quantile_of_the_calibration_set(
+    calibration: Tensor, reference: Tensor, threshold: float
+) -> None:
+    distances = nearest_reference_distances(calibration, reference)
+    assert (distances <= threshold).double().mean().item() == pytest.approx(0.99, abs=1e-3)
+    assert 0 < threshold < 0.5
+
+
+def test_unseen_real_polygons_are_precise_and_noise_is_not(
+    holdout: Tensor, reference: Tensor, threshold: float
+) -> None:
+    assert (nearest_reference_distances(holdout, reference) <= threshold).double().mean() >= 0.95
+    noise = torch.rand(1_000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert (nearest_reference_distances(noise, reference) <= threshold).double().mean() <= 0.01
+
+
+def test_a_collapsed_generator_is_precise_but_recalls_almost_nothing(
+    reference: Tensor, calibration: Tensor, threshold: float
+) -> None:
+    generator = ConstantGenerator(reference[0])
+    samples = decoded(generator, torch.zeros(500, Z_DIM))
+    budget = InversionBudget(restarts=2, steps=3)
+    scores = polygon_precision_recall(
+        samples, generator, Z_DIM, "uniform", reference, calibration[:500], threshold, budget
+    )
+    assert scores.precision == 1.0
+    assert scores.recall <= 0.05
+    assert scores.f1 == pytest.approx(f1_score(scores.precision, scores.recall))
+    assert (scores.threshold, scores.samples, scores.targets) == (threshold, 500, 500)
+    assert generator.dummy.requires_grad and generator.dummy.grad is None
+
+
+def test_inversion_finds_latents_that_reproduce_the_targets() -> None:
+    generator = SigmoidDecoder(seed=0)
+    truth = torch.rand(50, Z_DIM, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    targets = decoded(generator, truth)
+    found = invert_generator(generator, targets, Z_DIM, "uniform", InversionBudget(restarts=4, steps=150), seed=0)
+    assert found.dtype == torch.float64 and found.shape == (50,)
+    assert (found <= 0.01).double().mean() >= 0.9
+    starts_only = invert_generator(generator, targets, Z_DIM, "uniform", InversionBudget(restarts=4, steps=1), seed=0)
+    assert (starts_only <= 0.01).double().mean() <= 0.1  # a random z does not already reproduce a target
+
+
+def test_uniform_latents_stay_in_the_prior_box_and_normal_ones_do_not() -> None:
+    generator = SigmoidDecoder(seed=0)
+    outside = torch.full((20, Z_DIM), 3.0) * torch.randn(20, Z_DIM, generator=torch.Generator().manual_seed(1)).sign()
+    targets = decoded(generator, outside)
+    budget = InversionBudget(restarts=2, steps=60, lr=0.2)
+    uniform = fit_latents(generator, targets, Z_DIM, "uniform", budget, seed=0).latents
+    assert uniform.abs().max() <= 1.0
+    assert (uniform.abs() == 1.0).any()  # the projection was active: the optimum lies outside the box
+    normal = fit_latents(generator, targets, Z_DIM, "normal", budget, seed=0).latents
+    assert normal.abs().max() > 1.0
+    with pytest.raises(ValueError, match="unknown prior 'gaussian'; valid prior names: uniform, normal"):
+        fit_latents(generator, targets, Z_DIM, "gaussian", budget, seed=0)
+
+
+def test_inversion_uses_eval_mode_and_frozen_parameters_and_restores_both() -> None:
+    generator = SigmoidDecoder(seed=0, batch_norm=True)
+    generator.train()
+    generator.linear.eval()  # a mixed state, restored module by module
+    generator.linear.bias.requires_grad_(False)
+    running_mean = generator.norm.running_mean.clone()
+    targets = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    invert_generator(generator, targets, Z_DIM, "normal", InversionBudget(restarts=3, steps=5), seed=0)
+    assert torch.equal(generator.norm.running_mean, running_mean)  # eval mode: moving averages read, not updated
+    assert generator.training and generator.norm.training and not generator.linear.training
+    assert generator.linear.weight.requires_grad and not generator.linear.bias.requires_grad
+    assert generator.linear.weight.grad is None
+
+
+def test_recall_is_reproducible_from_its_seed_and_independent_of_chunking() -> None:
+    generator = SigmoidDecoder(seed=0)
+    targets = torch.rand(9, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    budget = InversionBudget(restarts=3, steps=20)
+    first = invert_generator(generator, targets, Z_DIM, "uniform", budget, seed=5)
+    assert torch.equal(invert_generator(generator, targets, Z_DIM, "uniform", budget, seed=5), first)
+    one_target_per_chunk = InversionBudget(restarts=3, steps=20, chunk=1)
+    chunked = invert_generator(generator, targets, Z_DIM, "uniform", one_target_per_chunk, seed=5)
+    assert torch.allclose(chunked, first, atol=1e-6)
+    assert not torch.equal(invert_generator(generator, targets, Z_DIM, "uniform", budget, seed=6), first)
+
+
+def test_f1_is_the_harmonic_mean_and_zero_when_both_are_zero() -> None:
+    assert f1_score(1.0, 1.0) == 1.0
+    assert f1_score(0.5, 1.0) == pytest.approx(2 / 3)
+    assert f1_score(0.0, 1.0) == 0.0
+    assert f1_score(0.0, 0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("restarts", 0), ("steps", 0), ("chunk", 0), ("restarts", 2.5), ("lr", 0.0), ("lr", -1.0), ("lr", math.nan)],
+)
+def test_budget_rejects_values_that_cannot_run(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"InversionBudget\.{field} .*{value!r}"):
+        InversionBudget(**{field: value})
+
+
+def test_scores_reject_a_negative_threshold_and_empty_inputs(reference: Tensor) -> None:
+    generator = ConstantGenerator(reference[0])
+    with pytest.raises(ValueError, match="threshold"):
+        polygon_precision_recall(reference[:2], generator, Z_DIM, "uniform", reference[:5], reference[:2], -0.1)
+    with pytest.raises(ValueError, match="samples"):
+        polygon_precision_recall(reference[:0], generator, Z_DIM, "uniform", reference[:5], reference[:2], 0.1)
+    with pytest.raises(ValueError, match="targets"):
+        invert_generator(generator, reference[:0], Z_DIM, "uniform", InversionBudget(), seed=0)
