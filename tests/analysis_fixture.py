@@ -2,10 +2,11 @@
 
 Studies are created by `open_study`/`open_reruns` (study attributes, the authors' trial enqueued, the seeded random
 sampler), parameters are drawn by `trial_arguments` from the real search spaces, and each trial records what
-`run_trial` records: intermediate FD values, an `evaluations` list, the last scores, best step, and, for a diverged
-trial, FAIL with its reason. The scores are synthetic but follow the parameters (a bad learning rate is worse), so
-sensitivity plots have something to show. `expected` summaries are computed here from the values written, so tests
-can compare what analysis reports with what the storage holds.
+`run_trial` records: intermediate objective values, an `evaluations` list, the last scores, best step, and, for a
+diverged trial, FAIL with its reason. Each study is judged by the key its own objective resolves to (FD, polygon F1,
+mixture modes), as run_trial would judge it. The scores are synthetic but follow the parameters (a bad learning rate
+is worse), so sensitivity plots have something to show. `expected` summaries are computed here from the values
+written, so tests can compare what analysis reports with what the storage holds.
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from lightning_gans.data.mixtures import MIXTURES
+from lightning_gans.evaluation import score_key
 from lightning_gans.search import trial_arguments
 from lightning_gans.studies import EVALUATIONS_ATTR, open_storage
 from lightning_gans.sweep import SweepSettings, open_reruns, open_study
+from lightning_gans.synthetic_evaluation import MIXTURE_MEASURE, POLYGON_MEASURE
 
 SAMPLES = 2000
 STEPS = 9000
 EVAL_STEPS = (3000, 6000, 9000)
 FD_KEY = f"eval/fd_domain_n{SAMPLES}"
+F1_KEY = f"eval/f1_polygons_n{SAMPLES}"  # the polygons' objective (maximised)
+MODES_KEY = f"eval/modes_points_n{SAMPLES}"  # the mixtures' objective (maximised)
+MEASURES = {"polygons": POLYGON_MEASURE, **dict.fromkeys(MIXTURES, MIXTURE_MEASURE)}
+"""Where a dataset's objective is measured, when not in the domain features."""
 # (loss, dataset, space, trials); wgan_gp wide has two diverged trials, began wide one trial still running.
 SWEEPS = (
     ("ns_gan", "fashion_mnist", "wide", 10),
@@ -34,20 +42,29 @@ SWEEPS = (
     ("began", "fashion_mnist", "wide", 8),
     ("ns_gan", "polygons", "wide", 5),
     ("wgan_gp", "polygons", "wide", 5),
+    ("ns_gan", "ring8", "wide", 6),
 )
 POLYGON_SCORES = ("precision", "recall", "f1")
 DIVERGED = {("wgan_gp", "wide"): (3, 7)}  # trial 3 diverges after one evaluation, trial 7 before any
 RUNNING = {("began", "wide"): (7,)}
 RERUN_SEEDS = 5
 LOSS_QUALITY = {"ns_gan": 60.0, "wgan_gp": 70.0, "began": 90.0}
+DUPLICATE_FREE_FD = 77.0
+"""At or below this FD no near-duplicate pair turns up among the samples, so the support estimate is infinite."""
 
 
 def synthetic_scores(loss: str, dataset: str, arguments: dict, rng: np.random.Generator) -> list[dict[str, float]]:
-    """FD falls over training and rises as lr leaves 2e-4; IS, KID and the polygon scores follow FD loosely."""
+    """FD falls over training and rises as lr leaves 2e-4; the other scores follow FD loosely.
+
+    Mixtures are scored on the points alone (no features, so no FD): their modes follow the FD the trial would have.
+    """
     base = LOSS_QUALITY[loss] * (1 + abs(math.log10(float(arguments["lr"]) / 2e-4))) + rng.uniform(0, 20)
     evaluations = []
     for index, step in enumerate(EVAL_STEPS):
         fd = base * (1.6 - 0.25 * index) + rng.normal(0, 3)
+        if dataset in MIXTURES:
+            evaluations.append({"step": step, **mixture_scores(dataset, fd, rng)})
+            continue
         evaluations.append(
             {
                 "step": step,
@@ -59,6 +76,8 @@ def synthetic_scores(loss: str, dataset: str, arguments: dict, rng: np.random.Ge
                 f"eval/seconds_domain_n{SAMPLES}": 4.0 + rng.uniform(0, 1),
             }
         )
+        if dataset == "fashion_mnist":
+            evaluations[-1].update(collapse_scores(fd))
         if dataset == "polygons":
             precision, recall = float(np.clip(1.2 - fd / 150, 0, 1)), float(np.clip(1.0 - fd / 200, 0, 1))
             f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -67,24 +86,65 @@ def synthetic_scores(loss: str, dataset: str, arguments: dict, rng: np.random.Ge
     return evaluations
 
 
-def record(study: optuna.Study, trial: optuna.Trial, evaluations: list[dict[str, float]], diverge: bool) -> None:
-    """What run_trial/ReportEvaluations/tell leave in the storage for one trial."""
+def collapse_scores(fd: float) -> dict[str, float]:
+    """The mode-collapse measures in domain features: a worse FD covers less of the data and repeats itself more.
+
+    Support is the birthday-paradox estimate (pairs of samples per near-duplicate pair), infinite when no pair turns
+    up; its 95% lower bound takes a Poisson upper bound on the pair count, so it stays finite.
+    """
+    duplicates = math.ceil(max(fd - DUPLICATE_FREE_FD, 0) / 4)
+    pairs = SAMPLES * (SAMPLES - 1) / 2
+    scores = {
+        "precision": float(np.clip(1.0 - fd / 500, 0, 1)),
+        "recall": float(np.clip(0.9 - fd / 350, 0, 1)),
+        "support": pairs / duplicates if duplicates else math.inf,
+        "support_lower": pairs / (duplicates + 2 * math.sqrt(duplicates) + 3),
+        "duplicates": float(duplicates),
+        "classes": float(np.clip(round(12.5 - fd / 30), 2, 10)),
+        "class_kl": (fd / 250) ** 2,
+    }
+    return {score_key(name, "domain", SAMPLES): value for name, value in scores.items()}
+
+
+def mixture_scores(dataset: str, fd: float, rng: np.random.Generator) -> dict[str, float]:
+    """Modes covered and the high-quality share, falling as the FD the trial would have rises."""
+    modes = len(MIXTURES[dataset].centres)
+    scores = {
+        "modes": float(np.clip(round(modes * (1.45 - fd / 200)), 1, modes)),
+        "high_quality": float(np.clip(1.05 - fd / 300, 0, 1)),
+        "seconds": 0.5 + rng.uniform(0, 0.1),
+    }
+    return {score_key(name, MIXTURE_MEASURE, SAMPLES): value for name, value in scores.items()}
+
+
+def objective_key(settings: SweepSettings) -> str:
+    """The key run_trial judges the study's trials by: its objective, measured where its dataset is scored."""
+    return score_key(settings.objective_name, MEASURES.get(settings.dataset, "domain"), SAMPLES)
+
+
+def record(
+    study: optuna.Study, trial: optuna.Trial, evaluations: list[dict[str, float]], diverge: bool, key: str
+) -> None:
+    """What run_trial/ReportEvaluations/tell leave in the storage for one trial judged by `key`."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     kept = evaluations[:1] if diverge else evaluations
+    if kept:
+        trial.set_user_attr("objective", key)
     for count in range(1, len(kept) + 1):
         trial.set_user_attr(EVALUATIONS_ATTR, kept[:count])
-        trial.report(kept[count - 1][FD_KEY], kept[count - 1]["step"])
+        trial.report(kept[count - 1][key], kept[count - 1]["step"])
     if diverge:
         step = kept[-1]["step"] + 17 if kept else 17
         trial.set_user_attr("fail_reason", f"diverged at step {step}: a non-finite discriminator loss")
         study.tell(trial, state=TrialState.FAIL)
         return
-    best = min(kept, key=lambda scores: scores[FD_KEY])
+    best = (max if maximize else min)(kept, key=lambda scores: scores[key])
     trial.set_user_attr("best_step", best["step"])
     trial.set_user_attr("run_dir", f"runs/sweeps/{study.study_name}/trial-{trial.number:04d}/version_0")
-    for key, value in kept[-1].items():
-        if key != "step":
-            trial.set_user_attr(key, value)
-    study.tell(trial, best[FD_KEY])
+    for score, value in kept[-1].items():
+        if score != "step":
+            trial.set_user_attr(score, value)
+    study.tell(trial, best[key])
 
 
 def settings(loss: str, dataset: str, space: str, storage: str, **extra) -> SweepSettings:
@@ -102,7 +162,9 @@ def settings(loss: str, dataset: str, space: str, storage: str, **extra) -> Swee
 
 def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int, rng: np.random.Generator) -> None:
     storage = open_storage(storage_url)
-    study = open_study(settings(loss, dataset, space, storage_url), storage)
+    sweep = settings(loss, dataset, space, storage_url, **({"backbone": "mlp"} if dataset in MIXTURES else {}))
+    study = open_study(sweep, storage)
+    key = objective_key(sweep)
     diverged = DIVERGED.get((loss, space), ())
     for number in range(trials):
         trial = study.ask()
@@ -111,7 +173,7 @@ def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int
             trial.report(999.0, EVAL_STEPS[0])  # a trial in progress: one evaluation reported, not told yet
             continue
         evaluations = synthetic_scores(loss, dataset, arguments, rng)
-        record(study, trial, [] if number == 7 and number in diverged else evaluations, number in diverged)
+        record(study, trial, [] if number == 7 and number in diverged else evaluations, number in diverged, key)
 
 
 def run_reruns(storage_url: str, loss: str, rng: np.random.Generator) -> None:
@@ -122,7 +184,8 @@ def run_reruns(storage_url: str, loss: str, rng: np.random.Generator) -> None:
     for _ in range(RERUN_SEEDS):
         trial = study.ask()
         arguments = trial_arguments(trial, loss, "wide")
-        record(study, trial, synthetic_scores(loss, "fashion_mnist", arguments, rng), diverge=False)
+        evaluations = synthetic_scores(loss, "fashion_mnist", arguments, rng)
+        record(study, trial, evaluations, diverge=False, key=objective_key(rerun_settings))
 
 
 def build_studies(path: Path) -> str:

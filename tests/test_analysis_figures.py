@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from optuna.trial import TrialState
 
 from lightning_gans.analysis import figures, style
@@ -104,6 +105,8 @@ def tick_labels(ax: Axes) -> list[str]:
         ("eval/fid_inception_n10000", "FID (Inception features, 10,000 samples)"),
         ("eval/f1_polygons_n2000", "F1 (polygons, 2,000 samples)"),
         ("eval/kid_std_domain_n500", "KID std (domain features, 500 samples)"),
+        ("eval/support_lower_domain_n2000", "Support, 95% lower bound (domain features, 2,000 samples)"),
+        ("eval/modes_points_n2000", "Modes covered (2-D points, 2,000 samples)"),
     ],
 )
 def test_metric_label_names_the_score_features_and_samples(key, label):
@@ -128,12 +131,9 @@ def test_fid_distributions_show_every_completed_search_trial_per_loss(trials, st
     figure = figures.fid_distributions(trials)
     check_labels(figure)
     by_title = panels(figure)
-    assert list(by_title) == ["Fashion-MNIST", "Convex polygons"]
-    expected_ticks = {
-        "Fashion-MNIST": ["NS GAN", "WGAN GP\n2 failed", "BEGAN"],
-        "Convex polygons": ["NS GAN", "WGAN GP\n1 failed"],
-    }
-    for dataset, title in (("fashion_mnist", "Fashion-MNIST"), ("polygons", "Convex polygons")):
+    assert list(by_title) == ["Fashion-MNIST"]  # the polygon studies are judged by F1, not FD
+    expected_ticks = {"Fashion-MNIST": ["NS GAN", "WGAN GP\n2 failed", "BEGAN"]}
+    for dataset, title in (("fashion_mnist", "Fashion-MNIST"),):
         ax = by_title[title]
         assert tick_labels(ax) == expected_ticks[title]
         assert one_line(ax.get_ylabel()) == FD_LABEL
@@ -148,7 +148,7 @@ def test_fid_distributions_give_each_objective_its_own_panel(trials):
     mixed = trials.assign(objective=trials["objective"].where(~study, inception))
     figure = figures.fid_distributions(mixed)
     labels = sorted(one_line(ax.get_ylabel()) for ax in figure.axes)
-    assert labels == sorted([FD_LABEL, FD_LABEL, style.metric_label(inception)])
+    assert labels == sorted([FD_LABEL, style.metric_label(inception)])
     inception_ax = next(ax for ax in figure.axes if one_line(ax.get_ylabel()) == style.metric_label(inception))
     assert points_per_loss(inception_ax) == Counter({"ns_gan": int(study.sum())})
 
@@ -157,7 +157,9 @@ def test_budget_frame_starts_at_the_mean_and_counts_the_completed_trials(trials,
     budget = figures.budget_frame(trials, draws=4000, seed=1)
     expected_columns = ["study", "loss", "dataset", "space", "objective", "k", "mean", "lower", "upper", "exact"]
     assert budget.columns.tolist() == [*expected_columns, "trials"]
-    searches = [study for study in stored if study.user_attrs.get("rerun_of") is None]
+    searches = [  # the polygon and mixture studies are judged by F1 and modes: no budget curve of FD
+        study for study in stored if study.user_attrs.get("rerun_of") is None and study.user_attrs["objective"] == "fd"
+    ]
     assert sorted(budget["study"].unique()) == sorted(study.study_name for study in searches)
     for study in searches:
         values = [trial.value for trial in study.trials if trial.state == TrialState.COMPLETE]
@@ -173,7 +175,7 @@ def test_budget_curves_draw_a_line_per_loss_in_its_colour(trials):
     figure = figures.budget_curves(trials, draws=200)
     check_labels(figure)
     by_title = panels(figure)
-    assert list(by_title) == ["Fashion-MNIST, wide space", "Fashion-MNIST, narrow space", "Convex polygons, wide space"]
+    assert list(by_title) == ["Fashion-MNIST, wide space", "Fashion-MNIST, narrow space"]
     for ax in figure.axes:
         assert ax.get_xlabel() == "number of trials (budget)"
         assert one_line(ax.get_ylabel()) == f"expected minimum {FD_LABEL}"
@@ -233,13 +235,13 @@ def test_sensitivity_has_a_panel_per_varied_parameter_on_its_scale(trials):
 
 
 def test_sensitivity_rejects_a_dataset_without_trials_or_without_a_varied_parameter(trials):
-    assert figures.sensitivity_datasets(trials) == ["fashion_mnist", "polygons"]
-    with pytest.raises(ValueError, match="on 'cifar10'; datasets here: fashion_mnist, polygons"):
+    assert figures.sensitivity_datasets(trials) == ["fashion_mnist"]  # polygon studies have no FD objective
+    with pytest.raises(ValueError, match="on 'cifar10'; datasets here: fashion_mnist"):
         figures.sensitivity(trials, "cifar10")
-    single = trials[(trials["study"] == "ns_gan-polygons-wide") & (trials["trial"] == 0)]  # nothing can vary
+    single = trials[(trials["study"] == "ns_gan-fashion_mnist-wide") & (trials["trial"] == 0)]  # nothing can vary
     assert figures.sensitivity_datasets(single) == []
-    with pytest.raises(ValueError, match="no searched parameter takes two or more values among the trials on 'polyg"):
-        figures.sensitivity(single, "polygons")
+    with pytest.raises(ValueError, match="no searched parameter takes two or more values among the trials on 'fash"):
+        figures.sensitivity(single, "fashion_mnist")
 
 
 def test_polygon_scores_plot_precision_recall_and_f1(trials, stored):
@@ -261,6 +263,49 @@ def test_polygon_scores_reject_a_selection_without_polygon_studies(trials):
     assert not figures.has_polygon_scores(fashion)
     with pytest.raises(ValueError, match="no search study has polygon precision, recall and F1 scores among: began"):
         figures.polygon_scores(fashion)
+
+
+def dashed_levels(ax: Axes) -> list[float]:
+    """Heights of the panel's horizontal dashed lines (the maximum a count can reach)."""
+    return [line.get_ydata()[0] for line in ax.get_lines() if isinstance(line, Line2D) and line.get_linestyle() == "--"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "extractor", "scores", "maximum"),
+    [
+        ("fashion_mnist", "domain", ["precision", "recall", "support_lower", "duplicates", "classes", "class_kl"], 10),
+        ("ring8", "points", ["modes", "high_quality"], 8),
+    ],
+)
+def test_mode_collapse_shows_each_score_of_every_completed_search_trial(
+    trials, stored, dataset, extractor, scores, maximum
+):
+    assert figures.mode_collapse_datasets(trials) == ["fashion_mnist", "ring8"]  # polygons have their own scores
+    figure = figures.mode_collapse(trials, dataset)
+    check_labels(figure)
+    keys = [f"eval/{score}_{extractor}_n2000" for score in scores]
+    assert [one_line(ax.get_ylabel()) for ax in figure.axes] == [style.metric_label(key) for key in keys]
+    complete = states(stored, dataset, reruns=False, state=TrialState.COMPLETE)
+    for score, ax in zip(scores, figure.axes, strict=True):
+        title = ax.get_title()
+        assert title.startswith(style.SCORE_LABELS[score]) and "is better)" in title, title
+        assert points_per_loss(ax) == complete, score
+        if score in ("precision", "recall", "high_quality"):
+            assert ax.get_ylim() == (0, 1)
+        assert dashed_levels(ax) == ([maximum] if score in ("classes", "modes") else [])
+    if "support_lower" in scores:  # drawn for the support estimate, which can be infinite
+        support = figure.axes[scores.index("support_lower")]
+        assert "infinite" in support.get_title() and support.get_yscale() == "log"
+    assert [text.get_text() for text in figure.legends[0].get_texts()][-1] == "maximum possible"
+
+
+def test_mode_collapse_names_the_datasets_that_have_scores(trials):
+    with pytest.raises(ValueError, match="no completed search trial on 'polygons' has mode-collapse scores; datasets"):
+        figures.mode_collapse(trials, "polygons")
+    reruns = trials[trials["rerun_of"].notna()]  # reruns carry the scores, but the figure is of searches
+    assert figures.mode_collapse_datasets(reruns) == []
+    with pytest.raises(ValueError, match="datasets with them: none"):
+        figures.mode_collapse(reruns, "fashion_mnist")
 
 
 def test_save_figure_writes_png_and_svg(trials, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from analysis_fixture import FD_KEY, build_studies
+from analysis_fixture import F1_KEY, FD_KEY, MODES_KEY, build_studies
 
 from lightning_gans.analysis.frames import load_frame, per_trial, read_frame, save_frame
 from lightning_gans.studies import open_storage
@@ -51,9 +51,9 @@ def test_every_trial_and_evaluation_is_a_row_with_the_stored_values(storage, fra
                 assert mine["value"].isna().all()
             for parameter, value in trial.params.items():
                 assert (mine[parameter] == value).all(), parameter
-            for step, fd in trial.intermediate_values.items():
+            for step, reported in trial.intermediate_values.items():
                 if evaluations:
-                    assert mine.loc[mine["step"] == step, FD_KEY].tolist() == [fd]
+                    assert mine.loc[mine["step"] == step, trial.user_attrs["objective"]].tolist() == [reported]
             if trial.state == optuna.trial.TrialState.FAIL:
                 assert mine["fail_reason"].iloc[0] == trial.user_attrs["fail_reason"]
 
@@ -63,12 +63,13 @@ def test_per_trial_keeps_the_scores_of_the_evaluation_that_gave_the_value(storag
     studies = stored_studies(storage)
     assert len(trials) == sum(len(study.trials) for study in studies.values())
     complete = trials[trials["state"] == "COMPLETE"]
-    assert (complete[FD_KEY] == complete["value"]).all()
+    assert all(row[row["objective"]] == row["value"] for _, row in complete.iterrows())
+    assert set(complete["objective"]) == {FD_KEY, F1_KEY, MODES_KEY}
     for _, row in complete.iterrows():
         stored = studies[row["study"]].trials[row["trial"]]
-        (best,) = [e for e in stored.user_attrs["evaluations"] if e[FD_KEY] == stored.value]
+        (best,) = [e for e in stored.user_attrs["evaluations"] if e[row["objective"]] == stored.value]
         assert row["step"] == best["step"] == stored.user_attrs["best_step"]
-        assert row["eval/kid_domain_n2000"] == best["eval/kid_domain_n2000"]
+        assert all(row[score] == value for score, value in best.items()), (row["study"], row["trial"])
 
 
 def test_fixed_parameters_and_rerun_seeds_are_columns(frame):

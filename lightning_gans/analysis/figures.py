@@ -1,4 +1,5 @@
-"""The paper's figures from a per-trial frame: FD distributions, budget curves, reruns, sensitivity, polygon scores.
+"""The paper's figures from a per-trial frame: FD distributions, budget curves, reruns, sensitivity, polygon scores,
+mode collapse.
 
 "Are GANs Created Equal?" argues that a loss is judged by the outcomes its hyperparameter search produces, not by
 its single best run, so every figure shows every trial (box plus points) or a curve over the search budget. Each
@@ -26,10 +27,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
+from ..data.labels import LABELLED_DATASETS, NUM_CLASSES
+from ..data.mixtures import MIXTURES
 from ..losses import OBJECTIVES
 from ..search import SPACES, parameter_names, search_space
 from . import style
 from .budget import bootstrap_minimum
+from .tables import mode_collapse_keys
 
 __all__ = [
     "budget_curves",
@@ -38,6 +42,8 @@ __all__ = [
     "has_polygon_scores",
     "has_reruns",
     "has_searches",
+    "mode_collapse",
+    "mode_collapse_datasets",
     "polygon_scores",
     "rerun_distributions",
     "save_figure",
@@ -56,6 +62,22 @@ PANEL_SIZE = (4.0, 3.3)
 is shown at the width of a README page."""
 POLYGON_PANEL_SIZE = (4.4, 4.0)
 """Taller panels for the polygon scores, whose axis labels also say what share each score is."""
+MODE_COLLAPSE_PANEL_SIZE = (4.4, 3.8)
+"""Taller panels for the mode-collapse scores, whose titles also say what each score measures."""
+MODE_COLLAPSE_PANELS: dict[str, tuple[bool, str]] = {
+    "precision": (True, "share of samples near the real data"),
+    "recall": (True, "share of the real data near a sample"),
+    "support_lower": (True, "distinct samples G can draw; the estimate\nitself is infinite when no pair turns up"),
+    "duplicates": (False, "how often G repeats itself (birthday test)"),
+    "classes": (True, "classes the domain classifier finds"),
+    "class_kl": (False, "imbalance of the predicted classes, nats"),
+    "modes": (True, "mixture modes with samples near them"),
+    "high_quality": (True, "share of samples within 3 std of a mode"),
+}
+"""The panels of mode_collapse: whether higher is better, and what the score measures. Support is drawn as its 95%
+lower bound, which is always finite; the estimate is infinite when no near-duplicate pair was found."""
+SHARES = ("precision", "recall", "high_quality")
+COUNTS = ("duplicates", "classes", "modes")
 BOX_ALPHA = 0.3
 NEUTRAL = "0.35"
 PANEL_ORDERS: dict[str, tuple[str, ...]] = {
@@ -194,6 +216,55 @@ def polygon_scores(trials: pd.DataFrame) -> Figure:
     return figure
 
 
+def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
+    """Each mode-collapse score of the completed search trials on `dataset`: box and points per loss and space.
+
+    FD folds sample quality and diversity into one number; these scores take them apart (precision and the
+    high-quality share measure quality; recall, support, classes and modes measure how much of the data is covered),
+    so a loss that reaches a good FD while dropping part of the data shows it here. One panel per metric key.
+    """
+    panels = _mode_collapse_panels(trials, dataset)
+    if not panels:
+        datasets = ", ".join(mode_collapse_datasets(trials)) or "none"
+        raise ValueError(
+            f"no completed search trial on {dataset!r} has mode-collapse scores; datasets with them: {datasets}"
+        )
+    losses = style.losses_in(pd.concat([rows for *_, rows in panels]))
+    palette = style.loss_palette(losses)
+    figure, axes = _grid(len(panels), size=MODE_COLLAPSE_PANEL_SIZE)
+    maxima = False
+    for ax, (score, key, rows) in zip(axes, panels, strict=True):
+        higher, meaning = MODE_COLLAPSE_PANELS[score]
+        _distribution(ax, rows, key, palette, clip_on=False)  # whole points on the axes' fixed bounds
+        ax.set(
+            title=f"{style.SCORE_LABELS[score]} ({'higher' if higher else 'lower'} is better)\n{meaning}",
+            xlabel="loss",
+            ylabel=_wrap(style.metric_label(key)),
+        )
+        most = _most_possible(score, dataset)
+        if score in SHARES:
+            ax.set_ylim(0, 1)
+        elif score == "support_lower":
+            ax.set_yscale("log")  # spans orders of magnitude
+        else:
+            ax.set_ylim(0, None if most is None else most * 1.08)
+        if score in COUNTS:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if most is not None:
+            ax.axhline(most, color=NEUTRAL, linestyle="--", linewidth=1, zorder=1)
+            maxima = True
+    spaces = style.in_order(pd.concat([rows["space"] for *_, rows in panels]).dropna(), style.SPACE_ORDER)
+    handles, labels = _space_handles(spaces, boxes=True)
+    if maxima:
+        handles.append(Line2D([], [], color=NEUTRAL, linestyle="--", linewidth=1))
+        labels.append("maximum possible")
+    _legend(figure, handles, labels)
+    figure.suptitle(
+        f"Mode collapse on {style.dataset_label(dataset)}: every completed search trial at its best evaluation"
+    )
+    return figure
+
+
 def has_searches(trials: pd.DataFrame) -> bool:
     """Whether fid_distributions and budget_curves have something to draw: a completed FD search trial."""
     return not _completed_searches(trials).empty
@@ -213,6 +284,11 @@ def has_reruns(trials: pd.DataFrame) -> bool:
 def has_polygon_scores(trials: pd.DataFrame) -> bool:
     """Whether polygon_scores has something to draw: a search study with polygon precision, recall and F1."""
     return bool(_polygon_panels(trials))
+
+
+def mode_collapse_datasets(trials: pd.DataFrame) -> list[str]:
+    """The datasets mode_collapse can draw: a completed search trial there has a mode-collapse score."""
+    return [dataset for dataset in _datasets(_finished_searches(trials)) if _mode_collapse_panels(trials, dataset)]
 
 
 def save_figure(figure: Figure, directory: str | Path, name: str) -> list[Path]:
@@ -242,6 +318,11 @@ def _searches(trials: pd.DataFrame) -> pd.DataFrame:
     searches = _fd_trials(trials, reruns=False)
     _require_complete(searches, f"no completed search trial with an FD objective among: {_study_names(trials)}")
     return searches
+
+
+def _finished_searches(trials: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials of searches, whatever their objective: the scores beside FD are measured in every study."""
+    return trials[trials["rerun_of"].isna() & trials["state"].isin(FINISHED)]
 
 
 def _completed_searches(trials: pd.DataFrame) -> pd.DataFrame:
@@ -315,10 +396,11 @@ def _distribution_figure(rows: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
-def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, str]) -> None:
+def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, str], **options: Any) -> None:
     """Per loss, a box and the points of `column` for each space side by side, in the loss's colour.
 
     The x tick labels name the losses in the usual order and count their failed trials, which have no score.
+    `options` go to the points (clip_on=False keeps a point on the edge of a fixed axis whole).
     """
     losses = style.losses_in(rows)
     done = rows[(rows["state"] == "COMPLETE") & rows[column].notna()]
@@ -344,7 +426,7 @@ def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, 
             whiskerprops={"color": palette[loss]},
             capprops={"color": palette[loss]},
         )
-    _points(ax, done, centres + jitter, done[column], palette)
+    _points(ax, done, centres + jitter, done[column], palette, **options)
     failed = rows.loc[rows["state"] == "FAIL", "loss"].value_counts()
     labels = [style.loss_label(loss) + (f"\n{failed[loss]} failed" if loss in failed else "") for loss in losses]
     ax.set_xticks(range(len(losses)), labels)
@@ -402,7 +484,7 @@ def _parameter_kinds() -> dict[str, set[str]]:
 
 def _polygon_panels(trials: pd.DataFrame) -> list[tuple[str, dict[str, str], pd.DataFrame]]:
     """(dataset, {score: column}, finished trials) per dataset and sample count of searches with polygon scores."""
-    searches = trials[trials["rerun_of"].isna() & trials["state"].isin(FINISHED)]
+    searches = _finished_searches(trials)
     panels = []
     for keys in _polygon_keys(trials).values():
         scored = searches.loc[searches[keys["f1"]].notna(), "study"]
@@ -419,6 +501,28 @@ def _polygon_keys(trials: pd.DataFrame) -> dict[int, dict[str, str]]:
         if match:
             found[int(match["samples"])][match["score"]] = column
     return {samples: keys for samples, keys in sorted(found.items()) if set(keys) == set(POLYGON_SCORES)}
+
+
+def _mode_collapse_panels(trials: pd.DataFrame, dataset: str) -> list[tuple[str, str, pd.DataFrame]]:
+    """(score, key, finished trials of the studies scored with it) per mode-collapse key with a completed score."""
+    searches = _select(_finished_searches(trials), dataset=dataset)
+    done = searches[searches["state"] == "COMPLETE"]
+    panels = []
+    for key in mode_collapse_keys(searches.columns):
+        score = style.parse_metric(key)[0]
+        scored = done.loc[done[key].notna(), "study"]
+        if score in MODE_COLLAPSE_PANELS and len(scored):
+            panels.append((score, key, searches[searches["study"].isin(scored)]))
+    return panels
+
+
+def _most_possible(score: str, dataset: str) -> int | None:
+    """The count a generator that covers everything reaches: every class of a labelled set, every mixture mode."""
+    if score == "classes" and dataset in LABELLED_DATASETS.names():
+        return NUM_CLASSES
+    if score == "modes" and dataset in MIXTURES:
+        return len(MIXTURES[dataset].centres)
+    return None
 
 
 def _loss_handles(losses: list[str], palette: dict[str, str], linestyle: str = "") -> tuple[list[Any], list[str]]:

@@ -73,8 +73,19 @@ SCORE_LABELS: dict[str, str] = {
     "precision": "Precision",
     "recall": "Recall",
     "f1": "F1",
+    "support": "Support",
+    "support_lower": "Support, 95% lower bound",
+    "duplicates": "Near-duplicate pairs",
+    "classes": "Classes covered",
+    "class_kl": "Class KL from uniform",
+    "modes": "Modes covered",
+    "high_quality": "High-quality share",
 }
-EXTRACTOR_LABELS: dict[str, str] = {"inception": "Inception features", "domain": "domain features"}
+EXTRACTOR_LABELS: dict[str, str] = {
+    "inception": "Inception features",
+    "domain": "domain features",
+    "points": "2-D points",
+}
 """Feature extractors; any other name (`polygons`: scores computed on the polygons themselves) is shown as is."""
 _METRIC_KEY = re.compile(r"eval/(?P<score>[a-z0-9_]+)_(?P<extractor>[a-z0-9]+)_n(?P<samples>\d+)")
 
