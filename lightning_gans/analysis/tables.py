@@ -93,7 +93,10 @@ def describe_parameters(trial: pd.Series) -> str:
         value = trial.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        shown = f"{value:.3g}" if isinstance(value, float) and not float(value).is_integer() else value
+        if isinstance(value, float):  # a column with gaps is float even for integer parameters (n_disc)
+            shown = str(int(value)) if value.is_integer() else f"{value:.3g}"
+        else:
+            shown = str(value)
         parts.append(f"{name}={shown}")
     return ", ".join(parts)
 
