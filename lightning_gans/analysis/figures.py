@@ -229,9 +229,9 @@ def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
         raise ValueError(
             f"no completed search trial on {dataset!r} has mode-collapse scores; datasets with them: {datasets}"
         )
-    losses = style.losses_in(pd.concat([rows for *_, rows in panels]))
-    palette = style.loss_palette(losses)
-    figure, axes = _grid(len(panels), size=MODE_COLLAPSE_PANEL_SIZE)
+    shown = pd.concat([rows for *_, rows in panels])
+    palette = style.loss_palette(style.losses_in(shown))
+    figure, axes = _grid(len(panels), size=_loss_panel_size(shown, MODE_COLLAPSE_PANEL_SIZE))
     maxima = False
     for ax, (score, key, rows) in zip(axes, panels, strict=True):
         higher, meaning = MODE_COLLAPSE_PANELS[score]
@@ -370,6 +370,12 @@ def _wrap(label: str) -> str:
     return label.replace(" (", "\n(", 1)
 
 
+def _loss_panel_size(rows: pd.DataFrame, size: tuple[float, float]) -> tuple[float, float]:
+    """Wide enough for every loss's label side by side: seven losses in one panel would overlap at 4 inches."""
+    slots = len(style.losses_in(rows)) * max(1, rows["space"].nunique())
+    return max(size[0], 0.8 * slots + 1.2), size[1]
+
+
 def _grid(count: int, columns: int = 3, size: tuple[float, float] = PANEL_SIZE) -> tuple[Figure, list[Axes]]:
     """`count` panels, `columns` to a row, laid out with room for a suptitle above and a legend below."""
     rows = math.ceil(count / columns)
@@ -387,7 +393,7 @@ def _distribution_figure(rows: pd.DataFrame, title: str) -> Figure:
     """Box and points per loss of the trials' values, one panel per (dataset, objective)."""
     palette = style.loss_palette(style.losses_in(rows))
     panels = _panels(rows, ["dataset", "objective"])
-    figure, axes = _grid(len(panels))
+    figure, axes = _grid(len(panels), size=_loss_panel_size(rows, PANEL_SIZE))
     for ax, (dataset, objective) in zip(axes, panels, strict=True):
         _distribution(ax, _select(rows, dataset=dataset, objective=objective), "value", palette)
         ax.set(title=style.dataset_label(dataset), xlabel="loss", ylabel=_wrap(style.metric_label(objective)))

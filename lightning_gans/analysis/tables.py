@@ -93,12 +93,15 @@ def describe_parameters(trial: pd.Series) -> str:
         value = trial.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        if isinstance(value, float):  # a column with gaps is float even for integer parameters (n_disc)
-            shown = str(int(value)) if value.is_integer() else f"{value:.3g}"
-        else:
-            shown = str(value)
-        parts.append(f"{name}={shown}")
+        parts.append(f"{name}={parameter_text(value)}")
     return ", ".join(parts)
+
+
+def parameter_text(value: object) -> str:
+    """A column with gaps is float even for an integer parameter (n_disc), so integral floats print as integers."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.3g}"
+    return str(value)
 
 
 def rerun_statistics(trials: pd.DataFrame) -> pd.DataFrame:
