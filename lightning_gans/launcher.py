@@ -60,6 +60,9 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pruner", default="none", help=f"one of {', '.join(PRUNERS)}")
     parser.add_argument("--root", default="runs")
     parser.add_argument("--no-wandb", action="store_true", help="log trials to CSV only")
+    parser.add_argument("--precision", default="32-true", help="trainer precision: 32-true (the paper's), bf16-mixed")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last layout for convolutions")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
     parser.add_argument("--heartbeat-seconds", type=float, default=10.0)
     parser.add_argument(
         "--grace-seconds", type=float, default=60.0, help="heartbeat age after which a trial is orphaned"
@@ -85,6 +88,9 @@ def settings_from(options: argparse.Namespace) -> SweepSettings:
         "pruner": options.pruner,
         "root": options.root,
         "wandb": not options.no_wandb,
+        "precision": options.precision,
+        "channels_last": options.channels_last,
+        "compile": options.compile,
         "heartbeat_seconds": options.heartbeat_seconds,
         "grace_seconds": options.grace_seconds,
     }

@@ -316,6 +316,7 @@ class Objective:
     prior) or "normal" (N(0, I), the VAE's, because its KL term pulls the posterior towards N(0, I)). A model
     trained by one loss over both networks sets `joint_loss(encoder, generator, real, noise)`; its
     discriminator network is then an encoder with 2 z_dim outputs, and the two GAN losses are never called.
+    `gradient_penalty` says the discriminator loss differentiates the critic's input gradient (double backward).
     """
 
     name: str
@@ -325,6 +326,7 @@ class Objective:
     autoencoder_discriminator: bool = False
     prior: str = "uniform"
     joint_loss: JointLoss | None = None
+    gradient_penalty: bool = False
 
 
 def _logit_discriminator_loss(loss_fn: Callable[[Tensor, Tensor], LossOutput]) -> DiscriminatorLoss:
@@ -432,8 +434,10 @@ for _objective in (
         _logit_generator_loss(wgan_generator_loss),
         after_discriminator_step=_clip_critic,
     ),
-    Objective("wgan_gp", _wgan_gp_discriminator_loss, _logit_generator_loss(wgan_generator_loss)),
-    Objective("dragan", _dragan_discriminator_loss, _logit_generator_loss(ns_generator_loss)),
+    Objective(
+        "wgan_gp", _wgan_gp_discriminator_loss, _logit_generator_loss(wgan_generator_loss), gradient_penalty=True
+    ),
+    Objective("dragan", _dragan_discriminator_loss, _logit_generator_loss(ns_generator_loss), gradient_penalty=True),
     Objective(
         "began",
         _began_discriminator_loss,

@@ -26,6 +26,11 @@ from .registry import Registry
 EVAL_NOISE_SEED = 2018
 EVAL_NOISE_COUNT = 64
 
+# Trainer precisions a GAN trains under: the paper's float32, and bf16 autocast around the training step (no loss
+# scaling needed, unlike float16, whose scaler the gradient penalties' inner gradients would bypass). Evaluation
+# always runs in float32 (EvaluationSchedule.score).
+PRECISIONS = ("32-true", "bf16-mixed")
+
 
 class DivergedError(RuntimeError):
     """Training produced a non-finite loss; a sweep records the trial as failed with this message."""
@@ -96,6 +101,11 @@ class GAN(pl.LightningModule):
         clip, gp_lambda, began_gamma, began_lambda_k, began_clip_k: loss hyperparameters (see losses.py).
         check_finite_every: how often (in steps) the host looks at the divergence flag; the flag itself is
             updated on the device every step, so the reported step is exact.
+        channels_last: keep convolution weights and image batches in channels-last memory layout, which tensor-core
+            convolutions prefer; the values, and the state_dict keys, are the default layout's.
+        compile: torch.compile the generator and the discriminator in place (state_dict keys unchanged). A loss
+            with a gradient penalty (wgan_gp, dragan) keeps its discriminator eager: torch.compile cannot
+            differentiate a network twice.
     """
 
     def __init__(
@@ -116,6 +126,8 @@ class GAN(pl.LightningModule):
         began_lambda_k: float = 0.001,
         began_clip_k: bool = False,
         check_finite_every: int = 50,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         check_range("steps", steps, "an integer >= 1", steps >= 1)
@@ -143,6 +155,13 @@ class GAN(pl.LightningModule):
         )
         self.generator = networks.generator
         self.discriminator = networks.discriminator
+        if channels_last:
+            self.generator.to(memory_format=torch.channels_last)  # moves 4-D parameters only
+            self.discriminator.to(memory_format=torch.channels_last)
+        if compile:
+            self.generator.compile()
+            if not self.objective.gradient_penalty:
+                self.discriminator.compile()
         self.d_step = 0
         self.register_buffer("began_k", torch.zeros(()))
         self.register_buffer(
@@ -171,6 +190,11 @@ class GAN(pl.LightningModule):
                 self._noise.set_state(self._restored_noise_state)
         return self._noise
 
+    def setup(self, stage: str) -> None:
+        precision = self.trainer.precision
+        if precision not in PRECISIONS:
+            raise ValueError(f"trainer precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)}")
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.d_step >= self.hparams.steps:
             self.trainer.should_stop = True
@@ -182,6 +206,8 @@ class GAN(pl.LightningModule):
         return prior_noise(self.objective.prior, count, self.hparams.z_dim, generator, device)
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        if self.hparams.channels_last and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)  # the networks' layout: no conversions
         d_optimizer, g_optimizer = self.optimizers()
         noise = self.noise_generator()
         with reducer_disabled(self.trainer.strategy.model):
@@ -261,9 +287,13 @@ class GAN(pl.LightningModule):
             raise DivergedError(step, f"the {name} loss")
 
     def _log_parts(self, prefix: str, output: LossOutput) -> None:
+        """Hands the losses to Lightning as device tensors; its loggers read them every `log_every_n_steps`.
+
+        Nothing is marked `prog_bar`: Lightning turns progress-bar values into Python numbers after every batch,
+        a host-device sync per step. StepProgressBar shows the losses at the logging steps instead.
+        """
         parts = {f"{prefix}/{name}": value.detach() for name, value in output.parts.items()}
-        self.log_dict(parts, on_step=True, on_epoch=False)
-        self.log(f"{prefix}_loss", output.total.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.log_dict({**parts, f"{prefix}_loss": output.total.detach()}, on_step=True, on_epoch=False)
 
     @torch.no_grad()
     def sample(self, z: Tensor) -> Tensor:

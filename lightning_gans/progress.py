@@ -1,7 +1,9 @@
 """A progress bar in the paper's unit: discriminator steps out of the run's `steps`, with an ETA.
 
 The training stream is endless (it is indexed by step), so Lightning's own bar has no total; this one counts
-`GAN.d_step`, which also makes a resumed run start where it left off instead of at zero.
+`GAN.d_step`, which also makes a resumed run start where it left off instead of at zero. The losses it shows
+are read at the trainer's logging steps only: reading a device tensor waits for the device to finish its work,
+and once per step that would stall the queue of a GPU that is a step ahead.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import TQDMProgressBar
+
+SHOWN_LOSSES = ("d_loss", "g_loss")
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -36,5 +40,13 @@ class StepProgressBar(TQDMProgressBar):
         if bar is None or bar.disable or (done % self.refresh_rate and done != bar.total):
             return
         bar.n = done
-        bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+        every = trainer.log_every_n_steps
+        if (every and done % every == 0) or done == bar.total:
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
         bar.refresh()
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """Lightning's items and the latest losses, which this reads from the device (one sync per call)."""
+        metrics = trainer.callback_metrics
+        losses = {name: float(metrics[name]) for name in SHOWN_LOSSES if name in metrics}
+        return {**super().get_metrics(trainer, pl_module), **losses}

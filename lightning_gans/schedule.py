@@ -249,13 +249,18 @@ class EvaluationSchedule(pl.Callback):
             self.save_checkpoint(trainer, directory / "checkpoints" / "best.ckpt")
 
     def score(self, trainer: pl.Trainer, pl_module: GAN) -> bool:
-        """Scores the generator, logs the scores and says whether the objective improved."""
+        """Scores the generator, logs the scores and says whether the objective improved.
+
+        Autocast is off whatever the trainer's precision: samples, features and statistics are float32 (float64
+        where the metrics need it), so a run trained under bf16 is scored exactly like any other.
+        """
         if not self.evaluators:
             return False
         progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
         scores: dict[str, float] = {}
-        for evaluator in self.evaluators:
-            scores.update(evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress))
+        with torch.autocast(pl_module.device.type, enabled=False):
+            for evaluator in self.evaluators:
+                scores.update(evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress))
         self.last_scores, self.last_step = dict(scores), pl_module.d_step
         value = scores[self.selection_key]
         improved = improves(value, self.best_score, self.selection)

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from .cli import TRAINER_DEFAULTS
 from .data import DATASETS, GANDataModule
 from .losses import OBJECTIVES
-from .module import GAN, DivergedError
+from .module import GAN, PRECISIONS, DivergedError
 from .nets import BACKBONES
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import direction, resolve_objective
@@ -62,6 +62,9 @@ class SweepSettings:
     root: str = "runs"
     wandb: bool = True
     accelerator: str = "auto"
+    precision: str = "32-true"
+    channels_last: bool = False
+    compile: bool = False
     heartbeat_seconds: float = 10.0
     grace_seconds: float = 60.0
     reruns: bool = False
@@ -73,7 +76,7 @@ class SweepSettings:
         resolve_objective(self.objective, self.dataset)
         if self.space not in SPACES:
             raise UnknownNameError(f"unknown space {self.space!r}; valid space names: {', '.join(SPACES)}")
-        for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+        for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise UnknownNameError(f"unknown {name} {getattr(self, name)!r}; valid {name}s: {', '.join(allowed)}")
         for name, shown in (
@@ -178,6 +181,7 @@ def study_record(settings: SweepSettings) -> dict[str, Any]:
         "objective": settings.objective_name,
         "sampler": settings.sampler,
         "seed": settings.seed,
+        "precision": settings.precision,
     }
 
 
@@ -235,6 +239,8 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         backbone=settings.backbone,
         sample_shape=data.sample_shape,
         steps=settings.training_steps,
+        channels_last=settings.channels_last,
+        compile=settings.compile,
         **arguments,
     )
     schedule = EvaluationSchedule(
@@ -247,6 +253,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     trainer = pl.Trainer(
         **TRAINER_DEFAULTS,
         accelerator=settings.accelerator,
+        precision=settings.precision,
         devices=1,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -3,6 +3,7 @@
 import gzip
 import itertools
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from lightning_gans.data import DATASETS, DatasetNotFoundError, GANDataModule, StepBatchSampler
+from lightning_gans.data.resident import ResidentBatches
 from lightning_gans.registry import UnknownNameError
 
 SPECS = {
@@ -62,7 +65,7 @@ def test_unknown_name_lists_the_valid_ones():
         GANDataModule("imagenet")
 
 
-@pytest.mark.parametrize(("argument", "value"), [("batch_size", 0), ("num_workers", -1)])
+@pytest.mark.parametrize(("argument", "value"), [("batch_size", 0), ("num_workers", -1), ("on_device", "gpu")])
 def test_bad_numbers_are_refused_at_once(argument, value):
     with pytest.raises(ValueError, match=argument):
         GANDataModule("ring8", **{argument: value})
@@ -90,9 +93,19 @@ def test_train_batches_are_the_sampler_batches_of_float_images(mnist_dir):
         assert torch.equal(batch, stored[sampler.batch_at(step)].float() / 255)
 
 
+def attach(module: GANDataModule, d_step: int, rank: int, world_size: int, device: str = "cpu") -> None:
+    """What the data module reads of a trainer: the GAN's d_step, the rank, the world size and the device."""
+    module.trainer = SimpleNamespace(
+        lightning_module=SimpleNamespace(d_step=d_step),
+        global_rank=rank,
+        world_size=world_size,
+        strategy=SimpleNamespace(root_device=torch.device(device)),
+    )
+
+
 def test_attached_trainer_sets_start_step_and_rank(mnist_dir):
     module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=1)
-    module.trainer = SimpleNamespace(lightning_module=SimpleNamespace(d_step=7), global_rank=1, world_size=2)
+    attach(module, d_step=7, rank=1, world_size=2)
     stored = module.split("train").data
     sampler = StepBatchSampler(200, 16, seed=1, rank=1, world_size=2)
     batches = list(itertools.islice(module.train_dataloader(), 3))
@@ -115,14 +128,20 @@ def test_mixture_batches_are_raw_points():
     assert batch.abs().max() > 3, "coordinates, not [0, 1] images"
 
 
-def test_disk_backed_batches_are_stacked_items(tmp_path):
+@pytest.fixture
+def celeba_dir(tmp_path) -> Path:
+    """A tiny CelebA in torchvision's layout: two train images and one test image."""
     folder = tmp_path / "celeba"
     (folder / "img_align_celeba").mkdir(parents=True)
     for index in range(3):
         image = Image.new("RGB", (178, 218), (40 * index, 100, 200))
         image.save(folder / "img_align_celeba" / f"{index}.jpg")
     (folder / "list_eval_partition.txt").write_text("0.jpg 0\n1.jpg 0\n2.jpg 2\n")
-    module = GANDataModule("celeba", data_dir=str(tmp_path), batch_size=2, num_workers=2)
+    return tmp_path
+
+
+def test_disk_backed_batches_are_stacked_items(celeba_dir):
+    module = GANDataModule("celeba", data_dir=str(celeba_dir), batch_size=2, num_workers=2)
     batch = next(iter(module.train_dataloader()))
     assert batch.shape == (2, 3, 64, 64) and batch.dtype == torch.float32
     assert [len(batch) for batch in module.test_dataloader()] == [1]
@@ -146,8 +165,9 @@ class RecordBatches(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
-def test_a_real_trainer_resumes_the_stream_at_d_step(tmp_path):
-    module = GANDataModule("ring8", batch_size=32, seed=3)
+@pytest.mark.parametrize("on_device", [True, False])
+def test_a_real_trainer_resumes_the_stream_at_d_step(tmp_path, on_device):
+    module = GANDataModule("ring8", batch_size=32, seed=3, on_device=on_device)
     model = RecordBatches(d_step=40)  # as if restored from a checkpoint taken after 40 D steps
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -165,3 +185,50 @@ def test_a_real_trainer_resumes_the_stream_at_d_step(tmp_path):
     assert len(model.seen) == 3
     for step, batch in zip(range(40, 43), model.seen, strict=True):
         assert torch.equal(batch, stored[sampler.batch_at(step)])
+
+
+@pytest.mark.parametrize(("start_step", "rank", "world_size"), [(0, 0, 1), (5, 0, 1), (4, 1, 2), (11, 0, 2)])
+def test_device_resident_batches_equal_the_dataloader_batches(mnist_dir, start_step, rank, world_size):
+    """Same (seed, start step, rank, world size), same batches bit for bit, across epoch boundaries (every 12 or
+    6 steps here); starting at `start_step` is how a resumed run continues."""
+
+    def stream(on_device: bool) -> Iterable[torch.Tensor]:
+        module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=2, on_device=on_device)
+        attach(module, start_step, rank, world_size)
+        return module.train_dataloader()
+
+    resident, loader = stream(True), stream(False)
+    assert isinstance(resident, ResidentBatches) and isinstance(loader, DataLoader)
+    pairs = zip(itertools.islice(loader, 20), itertools.islice(resident, 20), strict=True)
+    for step, (expected, actual) in enumerate(pairs):
+        assert actual.dtype == expected.dtype == torch.float32
+        assert torch.equal(actual, expected), f"step {start_step + step} differs"
+
+
+def test_device_resident_mixture_batches_are_the_sampler_points():
+    module = GANDataModule("grid25", batch_size=100, seed=5, on_device=True)
+    stored = module.split("train").data
+    sampler = StepBatchSampler(len(stored), 100, seed=5)
+    batches = list(itertools.islice(module.train_dataloader(), sampler.per_epoch + 3))
+    for step, batch in enumerate(batches):
+        assert torch.equal(batch, stored[sampler.batch_at(step)])
+
+
+def test_auto_holds_a_small_split_on_an_accelerator_only(mnist_dir, monkeypatch):
+    """On the CPU a DataLoader batch costs no more (there is no copy to save); "meta" stands in for a GPU."""
+    module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16)
+    assert isinstance(module.train_dataloader(), DataLoader)
+    attach(module, 0, 0, 1, device="meta")
+    resident = module.train_dataloader()
+    assert isinstance(resident, ResidentBatches)
+    batch = next(iter(resident))
+    assert (batch.device.type, batch.dtype, batch.shape) == ("meta", torch.float32, (16, 1, 28, 28))
+    monkeypatch.setattr("lightning_gans.data.module.RESIDENT_MAX_BYTES", 200 * 28 * 28 - 1)  # one byte too small
+    assert isinstance(module.train_dataloader(), DataLoader)
+
+
+def test_files_on_disk_cannot_be_held_on_the_device(celeba_dir):
+    assert isinstance(GANDataModule("celeba", data_dir=str(celeba_dir), batch_size=2).train_dataloader(), DataLoader)
+    held = GANDataModule("celeba", data_dir=str(celeba_dir), batch_size=2, on_device=True)
+    with pytest.raises(ValueError, match="on_device=True needs a split held in memory; celeba is read from files"):
+        held.train_dataloader()

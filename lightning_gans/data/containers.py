@@ -29,8 +29,12 @@ class InMemorySamples(Dataset[torch.Tensor]):
 
     def __getitems__(self, indices: Sequence[int]) -> torch.Tensor:
         # Advanced indexing copies, so callers never alias (and cannot modify) the stored split.
-        batch = self.data[torch.as_tensor(indices, dtype=torch.long)]
-        return batch.float().div_(255) if batch.dtype == torch.uint8 else batch
+        return as_samples(self.data[torch.as_tensor(indices, dtype=torch.long)])
+
+
+def as_samples(stored: torch.Tensor) -> torch.Tensor:
+    """What the model sees of stored samples: uint8 images as floats in [0, 1], float points unchanged."""
+    return stored.float().div_(255) if stored.dtype == torch.uint8 else stored
 
 
 class ImageFiles(Dataset[torch.Tensor]):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_gans.data.containers import InMemorySamples
 from lightning_gans.data.datasets import DATASETS
+from lightning_gans.data.resident import RESIDENT_MAX_BYTES, ResidentBatches
 from lightning_gans.data.sampling import StepBatchSampler
 from lightning_gans.registry import UnknownNameError
 
@@ -24,6 +27,13 @@ class GANDataModule(pl.LightningDataModule):
     `num_workers` applies to disk-backed datasets (CelebA), whose JPEG decoding needs parallel workers.
     In-memory datasets are served from the main process: a batch is one indexing op, and sending it
     from a worker would cost more than making it.
+
+    `on_device` holds an in-memory train split on the training device and gathers the same batches there
+    (ResidentBatches): `True` always (an error for a split read from files), `False` never (a DataLoader),
+    `auto` when the trainer runs on an accelerator and the split takes at most RESIDENT_MAX_BYTES (1 GiB) as
+    stored. The batches are identical either way; only where they are made differs. On the CPU there is no copy
+    to save, and a DataLoader batch of Fashion-MNIST costs about 0.26 ms against 0.3 ms from the stream (whose
+    exact uint8 conversion is a table lookup), both noise beside a step of the paper's network.
     """
 
     def __init__(
@@ -34,6 +44,7 @@ class GANDataModule(pl.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
         download: bool = True,
+        on_device: bool | Literal["auto"] = "auto",
     ) -> None:
         super().__init__()
         # Validate only; loading waits for setup so that a bad argument fails before any slow work.
@@ -42,11 +53,14 @@ class GANDataModule(pl.LightningDataModule):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be at least 0, got {num_workers}")
+        if on_device not in (True, False, "auto"):
+            raise ValueError(f"on_device must be true, false or 'auto', got {on_device!r}")
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
         self.download = download
+        self.on_device = on_device
         self._splits: dict[str, Dataset] = {}
 
     @property
@@ -73,10 +87,14 @@ class GANDataModule(pl.LightningDataModule):
             self._splits[name] = self.spec.load(self.data_dir, name, self.download)
         return self._splits[name]
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | ResidentBatches:
         dataset = self.split("train")
         start_step, rank, world_size = self._stream_position()
         sampler = StepBatchSampler(len(dataset), self.batch_size, self.seed, start_step, rank, world_size)
+        device = self._training_device()
+        resident = self._resident_split(dataset, device)
+        if resident is not None:
+            return ResidentBatches(resident, sampler, device)
         return self._loader(dataset, batch_sampler=sampler)
 
     def test_dataloader(self) -> DataLoader:
@@ -87,6 +105,21 @@ class GANDataModule(pl.LightningDataModule):
         if self.trainer is None:
             return 0, 0, 1
         return int(self.trainer.lightning_module.d_step), self.trainer.global_rank, self.trainer.world_size
+
+    def _training_device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _resident_split(self, dataset: Dataset, device: torch.device) -> torch.Tensor | None:
+        """The stored train split when it is to be served from the training device (see `on_device`), else None."""
+        if not isinstance(dataset, InMemorySamples):
+            if self.on_device is True:
+                raise ValueError(f"on_device=True needs a split held in memory; {self.spec.name} is read from files")
+            return None
+        if self.on_device == "auto":
+            held = device.type != "cpu" and dataset.data.nbytes <= RESIDENT_MAX_BYTES
+        else:
+            held = self.on_device
+        return dataset.data if held else None
 
     def _loader(self, dataset: Dataset, **batching: object) -> DataLoader:
         if hasattr(dataset, "__getitems__"):

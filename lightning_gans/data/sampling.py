@@ -61,16 +61,24 @@ class StepBatchSampler(Sampler[list[int]]):
 
     def batch_at(self, step: int) -> list[int]:
         """The indices this rank loads at global step `step`."""
-        return self._rank_slice(self._permutation(step // self.per_epoch), step)
+        return self._rank_slice(self._permutation(step // self.per_epoch), step).tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
+        return (indices.tolist() for indices in self.index_batches())
+
+    def index_batches(self, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+        """The same batches as index tensors on `device`, for data that lives there.
+
+        Each epoch's permutation is drawn on the CPU, as for the list batches, so the indices are identical on any
+        device; it moves to `device` once per epoch, and each step is then a slice of it, with no host transfer.
+        """
         step = self.start_step
         epoch = step // self.per_epoch
-        permutation = self._permutation(epoch)
+        permutation = self._permutation(epoch).to(device)
         while True:
             if step // self.per_epoch != epoch:
                 epoch = step // self.per_epoch
-                permutation = self._permutation(epoch)
+                permutation = self._permutation(epoch).to(device)
             yield self._rank_slice(permutation, step)
             step += 1
 
@@ -78,6 +86,6 @@ class StepBatchSampler(Sampler[list[int]]):
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         return torch.randperm(self.num_samples, generator=generator)
 
-    def _rank_slice(self, permutation: torch.Tensor, step: int) -> list[int]:
+    def _rank_slice(self, permutation: torch.Tensor, step: int) -> torch.Tensor:
         start = ((step % self.per_epoch) * self.world_size + self.rank) * self.batch_size
-        return permutation[start : start + self.batch_size].tolist()
+        return permutation[start : start + self.batch_size]

@@ -1,0 +1,170 @@
+"""Fast paths change how a step runs, never what it computes: layouts, bf16 autocast, compilation, logging."""
+
+import math
+import shutil
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import yaml
+from test_cli import CONFIGS, ring8_fit
+from test_module import make_trainer
+
+from lightning_gans.cli import run
+from lightning_gans.data import GANDataModule
+from lightning_gans.evaluation import Evaluator
+from lightning_gans.launcher import settings_from, sweep_parser
+from lightning_gans.metrics.extractors import build_extractor
+from lightning_gans.metrics.reference import load_or_compute_reference
+from lightning_gans.metrics.scores import GenerativeScores
+from lightning_gans.module import GAN
+from lightning_gans.progress import StepProgressBar
+from lightning_gans.registry import UnknownNameError
+from lightning_gans.schedule import EvaluationSchedule
+from lightning_gans.sweep import SweepSettings, study_record
+
+
+class RecordLosses(pl.Callback):
+    """The logged losses of every step, as numbers (tests may sync the host; training does not)."""
+
+    def __init__(self) -> None:
+        self.losses: list[tuple[float, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        metrics = trainer.callback_metrics
+        self.losses.append((float(metrics["d_loss"]), float(metrics["g_loss"])))
+
+
+def train_fashion(root, *callbacks, steps=4, trainer_kwargs=None, **model_kwargs) -> tuple[GAN, list]:
+    """A few steps of the paper's network on real Fashion-MNIST (batch 16), from the same seed every time."""
+    pl.seed_everything(0)
+    model = GAN(steps=steps, **model_kwargs)
+    record = RecordLosses()
+    trainer = make_trainer(root, *callbacks, record, **(trainer_kwargs or {}))
+    trainer.fit(model, datamodule=GANDataModule("fashion_mnist", batch_size=16))
+    return model, record.losses
+
+
+@pytest.mark.parametrize("loss", ["ns_gan", "wgan_gp", "began"])
+def test_channels_last_trains_like_the_default_layout(tmp_path, loss):
+    """The first step's losses agree to float32 rounding (the layouts only sum in another order); later steps
+    drift apart slowly, as any reordering does once Adam divides near-zero gradients by their own size."""
+    default, default_losses = train_fashion(tmp_path / "default", steps=3, loss=loss, n_disc=1)
+    fast, fast_losses = train_fashion(tmp_path / "channels_last", steps=3, loss=loss, n_disc=1, channels_last=True)
+    assert fast.state_dict().keys() == default.state_dict().keys()
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) for p in fast.parameters())
+    expected, actual = torch.tensor(default_losses), torch.tensor(fast_losses)
+    torch.testing.assert_close(actual[0], expected[0], rtol=1e-5, atol=0)
+    torch.testing.assert_close(actual, expected, rtol=1e-2, atol=0)
+
+
+def domain_evaluator(samples: int) -> Evaluator:
+    """FD, IS and KID of `samples` samples in the domain classifier's features, as a run computes them."""
+    extractor = build_extractor("domain", "fashion_mnist")
+    test_images = GANDataModule("fashion_mnist").split("test")
+    reference = load_or_compute_reference("fashion_mnist", "test", test_images, extractor, samples)
+    return Evaluator(extractor, reference, samples, 500, GenerativeScores(reference, kid_subset_size=100))
+
+
+def test_bf16_autocast_trains_and_is_scored_in_float32(tmp_path, quick_domain_classifier):
+    schedule = EvaluationSchedule(every_n_steps=4, samples=600, extractor="domain", kid_subset_size=100)
+    model, bf16 = train_fashion(tmp_path, schedule, trainer_kwargs={"precision": "bf16-mixed"})
+    _, float32 = train_fashion(tmp_path / "float32")
+    losses = torch.tensor(bf16)
+    assert torch.isfinite(losses).all()
+    assert not torch.equal(losses, torch.tensor(float32)), "the step did not run under bf16 autocast"
+    torch.testing.assert_close(losses, torch.tensor(float32), rtol=0.05, atol=0.05)
+
+    # The run's scores are the float32 scores of its checkpoint, computed with no trainer and no autocast.
+    logged = {key: float(value) for key, value in model.trainer.callback_metrics.items() if key.startswith("eval/")}
+    checkpoint = GAN.load_from_checkpoint(tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt")
+    evaluator = domain_evaluator(600)
+    expected = evaluator.score(checkpoint, rank=0, world_size=1, progress=False)
+    keys = ("eval/fd_domain_n600", "eval/is_domain_n600", "eval/kid_domain_n600")
+    for key in keys:
+        assert logged[key] == pytest.approx(expected[key], rel=1e-6), key
+
+    # Scoring switches autocast off itself: inside an active bf16 autocast the schedule still scores in float32,
+    # while the same evaluator left to autocast would not.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        schedule.score(model.trainer, model)
+        under_autocast = evaluator.score(checkpoint, rank=0, world_size=1, progress=False)
+    for key in keys:
+        assert schedule.last_scores[key] == pytest.approx(expected[key], rel=1e-6), key
+    assert under_autocast["eval/fd_domain_n600"] != pytest.approx(expected["eval/fd_domain_n600"], rel=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "64-true"])
+def test_unsupported_precisions_are_refused_before_training(tmp_path, precision):
+    model = GAN(backbone="mlp", sample_shape=(2,), steps=2)
+    with pytest.raises(ValueError, match=f"trainer precision '{precision}' is not supported; use one of 32-true"):
+        make_trainer(tmp_path, precision=precision).fit(model, datamodule=GANDataModule("ring8"))
+    assert model.d_step == 0
+
+
+def test_losses_reach_the_logger_and_the_bar_without_a_per_step_sync(tmp_path):
+    """Lightning converts progress-bar values to numbers after every batch; the GAN logs none, the bar reads the
+    losses itself at the logging steps."""
+    cli = run(ring8_fit(tmp_path, "bar", "--model.steps", "6", "--trainer.log_every_n_steps", "3"))
+    bar = cli.trainer.progress_bar_callback
+    assert isinstance(bar, StepProgressBar)
+    assert cli.trainer.progress_bar_metrics == {}
+    shown = dict(item.split("=") for item in bar.train_progress_bar.postfix.split(", "))
+    assert {"d_loss", "g_loss"} <= shown.keys()
+    header = (tmp_path / "bar" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert {"d_loss", "g_loss"} <= set(header.split(","))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile's CPU code generation needs a C++ compiler")
+@pytest.mark.parametrize("loss", ["ns_gan", "wgan_gp"])
+def test_compiled_networks_train_and_checkpoint_with_eager_keys(tmp_path, loss):
+    schedule = EvaluationSchedule(every_n_steps=3, extractor="none")
+    model, losses = train_fashion(tmp_path, schedule, steps=3, loss=loss, n_disc=1, compile=True)
+    assert model.d_step == 3 and all(math.isfinite(value) for pair in losses for value in pair)
+    assert model.generator._compiled_call_impl is not None
+    # torch.compile cannot differentiate twice, so a gradient penalty keeps its discriminator eager.
+    assert (model.discriminator._compiled_call_impl is None) == (loss == "wgan_gp")
+    saved = torch.load(tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    eager = GAN(loss=loss, n_disc=1)
+    assert saved["state_dict"].keys() == eager.state_dict().keys()
+    eager.load_state_dict(saved["state_dict"])
+
+
+def test_cli_records_the_fast_paths_in_the_run_config(tmp_path):
+    cli = run(
+        [
+            "fit",
+            "--config", str(CONFIGS / "data" / "fashion_mnist.yaml"),
+            "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
+            "--model.steps", "2",
+            "--model.channels_last", "true",
+            "--trainer.precision", "bf16-mixed",
+            "--data.on_device", "true",
+            "--data.batch_size", "16",
+            "--evaluation.extractor", "none",
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false",
+            "--run.root", str(tmp_path),
+            "--run.wandb", "false",
+        ]
+    )  # fmt: skip
+    assert cli.model.d_step == 2
+    assert torch.backends.cudnn.benchmark, "TRAINER_DEFAULTS turns cudnn.benchmark on"
+    config = yaml.safe_load((tmp_path / "gan" / "version_0" / "config.yaml").read_text())
+    assert config["model"]["channels_last"] is True and config["model"]["compile"] is False
+    assert config["data"]["on_device"] is True
+    assert (config["trainer"]["precision"], config["trainer"]["benchmark"]) == ("bf16-mixed", True)
+
+
+def test_sweep_flags_reach_the_settings_and_the_study_record():
+    options = sweep_parser().parse_args(
+        ["--loss", "ns_gan", "--precision", "bf16-mixed", "--channels-last", "--compile", "--no-wandb"]
+    )
+    settings = settings_from(options)
+    assert (settings.precision, settings.channels_last, settings.compile) == ("bf16-mixed", True, True)
+    assert study_record(settings)["precision"] == "bf16-mixed"
+    defaults = settings_from(sweep_parser().parse_args(["--loss", "ns_gan"]))
+    assert (defaults.precision, defaults.channels_last, defaults.compile) == ("32-true", False, False)
+    with pytest.raises(UnknownNameError, match="unknown precision '16-mixed'; valid precisions: 32-true, bf16-mixed"):
+        SweepSettings(loss="ns_gan", precision="16-mixed")
