@@ -27,7 +27,7 @@ REPORTS ?= reports
 known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
-.PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check test test-all lint
+.PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check bench test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
 ifneq ($(filter train sweep reruns,$(MAKECMDGOALS)),)
@@ -92,6 +92,14 @@ train-classifier: $(STAMP)
 # The paper's bias check: real train images scored against real test images.
 bias-check: $(STAMP)
 	$(BIN)/lightning-gans bias-check --data $(DATASET) --extractor $(EXTRACTOR) $(if $(EVAL_SAMPLES),--samples $(EVAL_SAMPLES))
+
+# Throughput, printed as tables and written to REPORTS/bench.json: every loss's Lightning module against a plain
+# PyTorch loop (same networks, losses, optimizers, data; ratio per loss), seconds per evaluation of 10,000 samples,
+# and sweep trials/hour with 1 and 2 workers. Takes a while on a CPU; run it on a quiet machine. Optional:
+# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps).
+bench: $(STAMP)
+	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
+		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts $(BENCH_PARTS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

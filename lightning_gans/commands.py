@@ -115,6 +115,12 @@ def analysis_command(arguments: list[str]) -> int:
     return run_notebooks(arguments)
 
 
+def bench_command(arguments: list[str]) -> int:
+    from .bench.command import bench_command as run_bench
+
+    return run_bench(arguments)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,
@@ -123,4 +129,5 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "report": report_command,
     "analysis": analysis_command,
     "reruns": reruns_command,
+    "bench": bench_command,
 }

@@ -249,6 +249,8 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         extractor=settings.extractor,
         kid_subset_size=min(1000, settings.eval_samples),
         objective=settings.objective_name,
+        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
+        keep_step_checkpoints=False,
     )
     trainer = pl.Trainer(
         **TRAINER_DEFAULTS,
