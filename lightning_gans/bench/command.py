@@ -1,0 +1,160 @@
+"""`lightning-gans bench`: training, evaluation and sweep throughput as a table and a JSON file.
+
+Every argument is checked before any measurement starts, so a typo costs a usage error (exit status 2), not
+minutes of benchmarking that end in one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import GANDataModule
+from ..losses import OBJECTIVES
+from ..metrics.extractors import EXTRACTORS
+from .evaluation import EvaluationSettings, time_extractor
+from .report import machine_info, render, write_json
+from .sweeps import SweepBenchSettings, sweep_throughput
+from .training import DATASET, TrainingSettings, benchmark_training
+
+PARTS = ("training", "evaluation", "sweeps")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be an integer >= 1")
+    return value
+
+
+def name_list(kind: str, valid: Sequence[str]) -> Callable[[str], list[str]]:
+    """A comma-separated list of names; an unknown one is refused with the valid names, as the registries do."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in valid]
+        if unknown or not names:
+            shown = f"unknown {kind} {unknown[0]!r}" if unknown else f"no {kind} given"
+            raise argparse.ArgumentTypeError(f"{shown}; valid {kind} names: {', '.join(valid)}")
+        return names
+
+    return parse
+
+
+def positive_int_list(text: str) -> list[int]:
+    return [positive_int(part) for part in text.split(",")]
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightning-gans bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", type=name_list("part", PARTS), default=list(PARTS), help="comma-separated")
+    parser.add_argument("--output", type=Path, default=Path("reports/bench.json"), help="the JSON file")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    training = parser.add_argument_group("training (Lightning module against a plain PyTorch loop)")
+    training.add_argument("--losses", type=name_list("loss", OBJECTIVES.names()), default=OBJECTIVES.names())
+    training.add_argument("--steps", type=positive_int, default=100, help="timed D steps per run")
+    training.add_argument(
+        "--warmup", type=positive_int, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
+    )
+    training.add_argument("--repeats", type=positive_int, default=3, help="runs of each loop per loss (median)")
+    training.add_argument("--batch-size", type=positive_int, default=64)
+    evaluation = parser.add_argument_group("evaluation (one evaluation point of a run)")
+    evaluation.add_argument(
+        "--extractors",
+        type=name_list("feature extractor", EXTRACTORS.names()),
+        default=EXTRACTORS.names(),
+        help="inception is skipped, with a note, when its weights are not on this machine",
+    )
+    evaluation.add_argument("--eval-samples", type=positive_int, default=10_000)
+    evaluation.add_argument("--eval-batch-size", type=positive_int, default=500)
+    evaluation.add_argument("--eval-repeats", type=positive_int, default=3)
+    sweeps = parser.add_argument_group("sweeps (real `lightning-gans sweep` processes)")
+    sweeps.add_argument("--sweep-loss", choices=OBJECTIVES.names(), default="ns_gan")
+    sweeps.add_argument("--sweep-trials", type=positive_int, default=4)
+    sweeps.add_argument("--sweep-steps", type=positive_int, default=60, help="D steps per trial")
+    sweeps.add_argument("--sweep-eval-samples", type=positive_int, default=500)
+    sweeps.add_argument("--sweep-workers", type=positive_int_list, default=[1, 2], help="worker counts to compare")
+    return parser
+
+
+def checked_device(text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError as error:
+        raise ValueError(f"--device {text!r} is not a device: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {text!r}: CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {text!r}: the benchmark runs on cpu or cuda")
+    return device
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning announces devices and tips at INFO on every Trainer; dozens of trainers would bury the tables."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def print_loss(loss: str, result: dict[str, Any]) -> None:
+    plain, lightning = result["plain"]["d_steps_per_second"], result["lightning"]["d_steps_per_second"]
+    print(f"{loss}: plain {plain:.2f} D steps/s, lightning {lightning:.2f}, ratio {result['ratio']:.3f}", flush=True)
+
+
+def run_parts(options: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """The requested parts in order; each result goes into the record under its part's name."""
+    record: dict[str, Any] = {}
+    data = GANDataModule(DATASET, batch_size=options.batch_size, seed=options.seed)
+    if "training" in options.parts:
+        training = TrainingSettings(
+            options.warmup, options.steps, options.repeats, options.batch_size, device, options.threads, options.seed
+        )
+        record["training"] = benchmark_training(options.losses, data, training, print_loss)
+    if "evaluation" in options.parts:
+        evaluation = EvaluationSettings(
+            options.eval_samples, options.eval_batch_size, options.eval_repeats, device, options.seed
+        )
+        record["evaluation"] = {name: time_extractor(name, data, evaluation) for name in options.extractors}
+    if "sweeps" in options.parts:
+        sweeps = SweepBenchSettings(
+            options.sweep_loss, options.sweep_trials, options.sweep_steps, options.sweep_eval_samples,
+            tuple(options.sweep_workers), options.seed,
+        )  # fmt: skip
+        record["sweeps"] = sweep_throughput(sweeps, data)
+    return record
+
+
+def bench_command(arguments: list[str]) -> int:
+    parser = bench_parser()
+    options = parser.parse_args(arguments)
+    try:
+        device = checked_device(options.device)
+    except ValueError as error:
+        parser.error(str(error))
+    torch.set_num_threads(options.threads)
+    record: dict[str, Any] = {
+        "machine": machine_info(device, options.threads),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()},
+    }
+    with quiet_lightning():
+        record.update(run_parts(options, device))
+    path = write_json(record, options.output)
+    print(render(record))
+    print(f"\nwrote {path}")
+    return 0

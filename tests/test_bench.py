@@ -1,0 +1,153 @@
+"""`lightning-gans bench`: both training loops do the same work, the record says what it claims, bad input is refused.
+
+Speeds are never asserted: they depend on the machine. What is checked is that the comparison is fair (the same
+optimizer steps and initial weights in both loops) and that the JSON's numbers follow from its raw timings.
+"""
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_gans.bench.command import bench_command
+from lightning_gans.bench.sweeps import SweepBenchSettings, study_settings, sweep_command_line
+from lightning_gans.bench.training import (
+    PlainLoop,
+    TrainingSettings,
+    model_arguments,
+    time_lightning,
+    time_plain,
+)
+from lightning_gans.data import GANDataModule
+from lightning_gans.launcher import settings_from, sweep_parser
+from lightning_gans.losses import OBJECTIVES
+from lightning_gans.module import GAN
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def data() -> GANDataModule:
+    return GANDataModule("fashion_mnist")
+
+
+def tiny(warmup: int = 2, steps: int = 5) -> TrainingSettings:
+    return TrainingSettings(warmup, steps, repeats=1, batch_size=16, device=CPU, threads=1, seed=0)
+
+
+@pytest.mark.parametrize("n_disc", [1, 5])
+def test_both_loops_take_the_same_optimizer_steps(data, n_disc):
+    arguments = {**model_arguments("wgan", data.sample_shape), "n_disc": n_disc}
+    settings = tiny()
+    plain, lightning = time_plain(arguments, data, settings), time_lightning(arguments, data, settings)
+    total = settings.warmup + settings.steps
+    for run in (plain, lightning):
+        assert (run.d_optimizer_steps, run.g_optimizer_steps) == (total, math.ceil(total / n_disc))
+        assert run.steps == settings.steps and run.seconds > 0
+
+
+def test_both_loops_start_from_the_same_weights(data):
+    arguments = model_arguments("began", data.sample_shape)
+    torch.manual_seed(3)
+    loop = PlainLoop(arguments, data.split("train").data, 16, CPU, seed=3)
+    torch.manual_seed(3)
+    model = GAN(**arguments)
+    for mine, theirs in ((loop.generator, model.generator), (loop.discriminator, model.discriminator)):
+        assert mine.state_dict().keys() == theirs.state_dict().keys()
+        assert all(torch.equal(mine.state_dict()[key], theirs.state_dict()[key]) for key in mine.state_dict())
+
+
+@pytest.mark.parametrize("loss", OBJECTIVES.names())
+def test_the_plain_loop_trains_every_loss_with_finite_losses(data, loss):
+    torch.manual_seed(0)
+    loop = PlainLoop(model_arguments(loss, data.sample_shape), data.split("train").data, 16, CPU, seed=0)
+    before = [p.detach().clone() for p in loop.generator.parameters()]
+    losses = [loop.step().total for _ in range(3)]
+    assert all(torch.isfinite(value) for value in losses)
+    assert loop.d_step == 3
+    assert any(not torch.equal(old, new) for old, new in zip(before, loop.generator.parameters(), strict=True))
+
+
+def test_the_record_has_the_documented_keys_and_its_ratios_follow_from_the_raw_timings(
+    tmp_path, quick_domain_classifier, capsys
+):
+    output = tmp_path / "bench.json"
+    arguments = ["--parts", "training,evaluation", "--losses", "wgan", "--steps", "2", "--warmup", "1"]
+    arguments += ["--repeats", "2", "--batch-size", "16", "--extractors", "domain,inception", "--device", "cpu"]
+    arguments += ["--eval-samples", "200", "--eval-repeats", "1", "--output", str(output)]
+    assert bench_command(arguments) == 0
+    record = json.loads(output.read_text())
+    assert set(record) == {"machine", "settings", "training", "evaluation"}
+    assert {"torch", "lightning", "cpu_count", "torch_threads", "device", "device_name"} <= set(record["machine"])
+    assert record["settings"]["steps"] == 2 and record["settings"]["output"] == str(output)
+
+    training = record["training"]
+    assert {"lightning_path", "plain_path", "images_per_second", "target_ratio", "below_target"} <= set(training)
+    assert list(training["losses"]) == ["wgan"]
+    for loss, result in training["losses"].items():
+        assert result["n_disc"] == 5
+        medians = {}
+        for loop in ("plain", "lightning"):
+            runs = result[loop]["runs"]
+            assert [run["loop"] for run in runs] == [loop, loop] and all(run["steps"] == 2 for run in runs)
+            medians[loop] = statistics.median(run["steps"] / run["seconds"] for run in runs)
+            assert result[loop]["d_steps_per_second"] == pytest.approx(medians[loop])
+            assert result[loop]["images_per_second"] == pytest.approx(16 * medians[loop])
+        assert result["ratio"] == pytest.approx(medians["lightning"] / medians["plain"])
+        assert (loss in training["below_target"]) == (result["ratio"] < training["target_ratio"])
+
+    domain = record["evaluation"]["domain"]
+    assert domain["samples"] == 200
+    assert domain["diagnostics_seconds"] == pytest.approx(
+        domain["scores_with_diagnostics_seconds"] - domain["scores_seconds"]
+    )
+    assert domain["extraction_images_per_second"] == pytest.approx(200 / domain["raw_seconds"]["extraction"][0])
+    inception = record["evaluation"]["inception"]
+    assert "skipped" in inception or inception["samples"] == 200  # skipped where its weights are not on disk
+
+    out = capsys.readouterr().out
+    assert "| loss | n_disc | plain D steps/s | lightning D steps/s |" in out
+    assert "| extractor | samples | FD+IS+KID s |" in out
+    assert f"wrote {output}" in out
+
+
+def test_the_sweep_benchmark_runs_the_command_a_user_would_type(tmp_path):
+    settings = study_settings(SweepBenchSettings("ns_gan", 4, 60, 500, (1, 2), 7), tmp_path)
+    command = sweep_command_line(settings, workers=2)
+    assert command[:4] == [sys.executable, "-m", "lightning_gans.cli", "sweep"]
+    options = sweep_parser().parse_args(command[4:])
+    assert settings_from(options) == settings and options.workers == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--losses", "ns_gan,hinge"], "unknown loss 'hinge'; valid loss names: mm_gan, ns_gan, lsgan"),
+        (["--losses", ","], "no loss given; valid loss names: mm_gan"),
+        (["--steps", "0"], "argument --steps: 0 is not allowed; it must be an integer >= 1"),
+        (["--warmup", "-1"], "argument --warmup: -1 is not allowed"),
+        (["--repeats", "two"], "argument --repeats: 'two' is not an integer"),
+        (["--parts", "training,speed"], "unknown part 'speed'; valid part names: training, evaluation, sweeps"),
+        (["--extractors", "clip"], "unknown feature extractor 'clip'"),
+        (["--sweep-workers", "1,0"], "argument --sweep-workers: 0 is not allowed"),
+        (["--device", "abacus"], "--device 'abacus' is not a device"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(arguments, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_command([*arguments, "--output", str(tmp_path / "bench.json")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_the_console_script_runs_bench():
+    script = Path(sys.executable).with_name("lightning-gans")
+    result = subprocess.run([str(script), "bench", "--losses", "hinge"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "unknown loss 'hinge'" in result.stderr
