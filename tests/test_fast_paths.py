@@ -1,5 +1,6 @@
 """Fast paths change how a step runs, never what it computes: layouts, bf16 autocast, compilation, logging."""
 
+import csv
 import math
 import shutil
 
@@ -25,7 +26,8 @@ from lightning_gans.sweep import SweepSettings, study_record
 
 
 class RecordLosses(pl.Callback):
-    """The logged losses of every step, as numbers (tests may sync the host; training does not)."""
+    """The logged losses of every step, as numbers (tests may sync the host; training does not); the trainer must
+    log every step (`log_every_n_steps=1`), since the GAN hands Lightning its losses at logging steps only."""
 
     def __init__(self) -> None:
         self.losses: list[tuple[float, float]] = []
@@ -40,7 +42,7 @@ def train_fashion(root, *callbacks, steps=4, trainer_kwargs=None, **model_kwargs
     pl.seed_everything(0)
     model = GAN(steps=steps, **model_kwargs)
     record = RecordLosses()
-    trainer = make_trainer(root, *callbacks, record, **(trainer_kwargs or {}))
+    trainer = make_trainer(root, *callbacks, record, **{"log_every_n_steps": 1, **(trainer_kwargs or {})})
     trainer.fit(model, datamodule=GANDataModule("fashion_mnist", batch_size=16))
     return model, record.losses
 
@@ -113,6 +115,39 @@ def test_losses_reach_the_logger_and_the_bar_without_a_per_step_sync(tmp_path):
     assert {"d_loss", "g_loss"} <= shown.keys()
     header = (tmp_path / "bar" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert {"d_loss", "g_loss"} <= set(header.split(","))
+
+
+class LogsEveryStep(GAN):
+    """The GAN as it was before it skipped the steps Lightning's loggers do not write."""
+
+    def _logs_this_step(self) -> bool:
+        return True
+
+
+def logged_rows(model: GAN, root, every: int) -> list[dict[str, str]]:
+    pl.seed_everything(0)
+    trainer = make_trainer(root, log_every_n_steps=every)
+    trainer.fit(model, datamodule=GANDataModule("ring8", batch_size=16))
+    with open(root / "run" / "version_0" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize(
+    ("loss", "n_disc", "every", "steps"), [("wgan", 5, 3, 14), ("ns_gan", 1, 4, 10), ("vae", 1, 5, 7)]
+)
+def test_loggers_write_what_they_wrote_when_every_step_was_logged(tmp_path, loss, n_disc, every, steps):
+    """Logging only at the steps Lightning writes changes nothing it writes: the same rows, steps and values, the
+    generator's losses included when its updates fall between logging steps (n_disc 5, every 3 steps)."""
+    arguments = {"loss": loss, "n_disc": n_disc, "backbone": "mlp", "sample_shape": (2,), "steps": steps}
+    pl.seed_everything(0)
+    every_step = logged_rows(LogsEveryStep(**arguments), tmp_path / "every_step", every)
+    pl.seed_everything(0)
+    logging_steps = logged_rows(GAN(**arguments), tmp_path / "logging_steps", every)
+    assert logging_steps == every_step
+    loss_rows = [row for row in logging_steps if row["d_loss"]]
+    assert len(loss_rows) == steps // every + (steps % every > 0)
+    if loss != "vae":
+        assert all(row["g_loss"] for row in loss_rows)
 
 
 @pytest.mark.slow
