@@ -5,8 +5,8 @@ The JSON file holds (every speed a median over repeats, with the raw per-repeat 
 - `settings`: every option of the command;
 - `training`: `lightning_path` and `plain_path` (what each loop runs), `images_per_second` (its definition),
   `target_ratio`, `below_target` (losses under it) and `losses`: per loss `n_disc`, `plain` and `lightning`
-  (`d_steps_per_second`, `images_per_second`, `runs`: one record per repeat) and `ratio` = lightning / plain
-  D steps/s;
+  (`d_steps_per_second`, `images_per_second`, `runs`: one record per repeat), `ratio`: the median over repeats
+  of lightning / plain D steps/s within each repeat, and `ratio_range`: their minimum and maximum;
 - `evaluation`: per extractor `samples`, `weights_id`, `generation_images_per_second`,
   `extraction_images_per_second`, `scores_seconds` (FD + IS + KID), `scores_with_diagnostics_seconds`,
   `diagnostics_seconds`, `first_scores_with_diagnostics_seconds`, `raw_seconds`; or `skipped` with the reason;
@@ -62,6 +62,7 @@ def training_table(training: dict[str, Any]) -> str:
             "plain images/s": f"{result['plain']['images_per_second']:.0f}",
             "lightning images/s": f"{result['lightning']['images_per_second']:.0f}",
             "ratio": f"{result['ratio']:.3f}",
+            "ratio range": "{:.3f}-{:.3f}".format(*result["ratio_range"]),
         }
         for loss, result in training["losses"].items()
     ]
@@ -112,7 +113,8 @@ def render(record: dict[str, Any]) -> str:
     if "training" in record:
         training = record["training"]
         lines += [
-            f"\ntraining: median over repeats; ratio = lightning / plain (target >= {training['target_ratio']}); "
+            "\ntraining: median over repeats; ratio = median of each repeat's lightning / plain "
+            f"(target >= {training['target_ratio']}); "
             f"images/s = {training['images_per_second']}",
             training_table(training),
         ]

@@ -255,7 +255,10 @@ def compare_loops(loss: str, data: GANDataModule, settings: TrainingSettings) ->
     """Both loops on one loss, interleaved, with the medians of their speeds and the ratio lightning / plain.
 
     The order alternates between repeats (plain, lightning, lightning, plain, ...), so a change of background load
-    or clock speed during the benchmark falls on both loops alike; medians ignore a single disturbed run.
+    or clock speed during the benchmark falls on both loops alike. The ratio is the median over repeats of each
+    repeat's own ratio: the two runs of a repeat follow each other, so they share the machine's state of the moment
+    (on a shared 2-core VM, single runs drift by +-5%), and the median ignores a single disturbed repeat. The
+    range of the per-repeat ratios goes beside it, so a reader sees how much the figure can be trusted.
     """
     arguments = model_arguments(loss, data.sample_shape)
     runs: dict[str, list[LoopRun]] = {name: [] for name in LOOPS}
@@ -271,7 +274,12 @@ def compare_loops(loss: str, data: GANDataModule, settings: TrainingSettings) ->
             "images_per_second": speed * settings.batch_size,
             "runs": [{**asdict(run), "d_steps_per_second": run.d_steps_per_second} for run in loop_runs],
         }
-    result["ratio"] = result["lightning"]["d_steps_per_second"] / result["plain"]["d_steps_per_second"]
+    ratios = [
+        lightning.d_steps_per_second / plain.d_steps_per_second
+        for plain, lightning in zip(runs["plain"], runs["lightning"], strict=True)
+    ]
+    result["ratio"] = statistics.median(ratios)
+    result["ratio_range"] = [min(ratios), max(ratios)]
     return result
 
 
