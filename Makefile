@@ -96,10 +96,12 @@ bias-check: $(STAMP)
 # Throughput, printed as tables and written to REPORTS/bench.json: every loss's Lightning module against a plain
 # PyTorch loop (same networks, losses, optimizers, data; ratio per loss), seconds per evaluation of 10,000 samples,
 # and sweep trials/hour with 1 and 2 workers. Takes a while on a CPU; run it on a quiet machine. Optional:
-# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps).
+# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps),
+# BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 to measure packing trials on one GPU).
 bench: $(STAMP)
 	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
-		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts $(BENCH_PARTS))
+		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts $(BENCH_PARTS)) \
+		$(if $(BENCH_WORKERS),--sweep-workers $(BENCH_WORKERS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -6,6 +6,7 @@ optimizer steps and initial weights in both loops) and that the JSON's numbers f
 
 import json
 import math
+import shlex
 import statistics
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_gans.bench.command import bench_command
+from lightning_gans.bench.command import bench_command, bench_parser
 from lightning_gans.bench.sweeps import SweepBenchSettings, study_settings, sweep_command_line
 from lightning_gans.bench.training import (
     PlainLoop,
@@ -156,3 +157,19 @@ def test_the_console_script_runs_bench():
     result = subprocess.run([str(script), "bench", "--losses", "hinge"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "unknown loss 'hinge'" in result.stderr
+
+
+def test_make_bench_passes_its_variables_to_the_command():
+    """The packing measurement on a GPU is `make bench BENCH_WORKERS=1,2,4,8`: a typo in the Makefile would
+    silently measure the default worker counts instead."""
+    root = Path(__file__).resolve().parents[1]
+    variables = ["BENCH_PARTS=training,sweeps", "BENCH_WORKERS=1,2,4,8", "BENCH_STEPS=7", "BENCH_REPEATS=2"]
+    result = subprocess.run(
+        ["make", "-s", "-n", "-C", str(root), "bench", *variables, "REPORTS=somewhere"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    command = " ".join(result.stdout.replace("\\\n", " ").split())
+    arguments = shlex.split(command[command.index("lightning-gans bench") :])[2:]
+    options = bench_parser().parse_args(arguments)
+    assert options.parts == ["training", "sweeps"] and options.sweep_workers == [1, 2, 4, 8]
+    assert (options.steps, options.repeats, options.output) == (7, 2, Path("somewhere/bench.json"))
