@@ -257,3 +257,19 @@ def test_registry_names_and_unknown_names():
     assert EXTRACTORS.names() == ["inception", "domain"]
     with pytest.raises(UnknownNameError, match="inception, domain"):
         build_extractor("vgg", "fashion_mnist")
+
+
+def test_on_a_cpu_the_extractor_runs_channels_last_and_scores_as_before(weights_file, inception):
+    """build_extractor puts the convolution weights in channels-last layout on a CPU (oneDNN's fast path); the
+    features are the contiguous network's up to float rounding, so cached reference statistics stay valid."""
+    built = build_extractor("inception", "cifar10", inception_weights=str(weights_file), device="cpu")
+    convolutions = [module.weight for module in built.modules() if isinstance(module, torch.nn.Conv2d)]
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    assert not any(
+        module.weight.is_contiguous(memory_format=torch.channels_last)
+        for module in inception.modules()
+        if isinstance(module, torch.nn.Conv2d) and module.weight.shape[-1] > 1
+    )
+    batch = images(3, 32)
+    for fast, reference in zip(built(batch), inception(batch), strict=True):
+        torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
