@@ -23,7 +23,7 @@ from .data.mixtures import MIXTURES
 from .evaluation import Evaluator
 from .metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
 from .metrics.diagnostics import FeatureDiagnostics
-from .metrics.extractors import build_extractor, default_extractor_name
+from .metrics.extractors import EVALUATION_BATCH_SIZE, build_extractor, default_extractor_name
 from .metrics.polygon_scores import TARGETS as POLYGON_TARGETS
 from .metrics.polygon_scores import InversionBudget
 from .metrics.reference import load_or_compute_reference
@@ -82,7 +82,7 @@ class EvaluationSchedule(pl.Callback):
         extractor: str = AUTO,
         inception_weights: str | None = None,
         inception_antialias: bool = False,
-        batch_size: int = 500,
+        batch_size: int = EVALUATION_BATCH_SIZE,
         is_splits: int = 1,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,

@@ -17,7 +17,7 @@ import torch
 
 from ..data import GANDataModule
 from ..losses import OBJECTIVES
-from ..metrics.extractors import EXTRACTORS
+from ..metrics.extractors import EVALUATION_BATCH_SIZE, EXTRACTORS
 from .evaluation import EvaluationSettings, time_extractor
 from .report import machine_info, render, write_json
 from .sweeps import SweepBenchSettings, sweep_throughput
@@ -77,7 +77,7 @@ def bench_parser() -> argparse.ArgumentParser:
         help="inception is skipped, with a note, when its weights are not on this machine",
     )
     evaluation.add_argument("--eval-samples", type=positive_int, default=10_000)
-    evaluation.add_argument("--eval-batch-size", type=positive_int, default=500)
+    evaluation.add_argument("--eval-batch-size", type=positive_int, default=EVALUATION_BATCH_SIZE)
     evaluation.add_argument("--eval-repeats", type=positive_int, default=3)
     sweeps = parser.add_argument_group("sweeps (real `lightning-gans sweep` processes)")
     sweeps.add_argument("--sweep-loss", choices=OBJECTIVES.names(), default="ns_gan")

@@ -21,6 +21,7 @@ import torch
 from optuna.trial import TrialState
 
 from ..data import GANDataModule
+from ..metrics.extractors import EVALUATION_BATCH_SIZE
 from ..studies import open_storage, state_counts
 from ..sweep import SweepSettings
 from .evaluation import EvaluationSettings, run_evaluator, untrained_generator
@@ -79,7 +80,8 @@ def time_sweep(settings: SweepSettings, workers: int) -> dict[str, Any]:
 
 def cache_evaluation_inputs(bench: SweepBenchSettings, data: GANDataModule) -> None:
     """The classifier and the reference statistics the trials will read, built now by the path a run takes."""
-    settings = EvaluationSettings(bench.eval_samples, batch_size=500, repeats=1, device=torch.device("cpu"), seed=0)
+    cpu = torch.device("cpu")
+    settings = EvaluationSettings(bench.eval_samples, EVALUATION_BATCH_SIZE, repeats=1, device=cpu, seed=0)
     run_evaluator(EXTRACTOR, False, untrained_generator(data, settings), data, settings)
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..data.cache import load_or_build_npz
 from ..data.locations import cache_dir
-from .extractors import FeatureExtractor
+from .extractors import EVALUATION_BATCH_SIZE, FeatureExtractor
 from .scores import ReferenceStatistics
 
 
@@ -59,7 +59,7 @@ def load_or_compute_reference(
     images: Dataset,
     extractor: FeatureExtractor,
     count: int,
-    batch_size: int = 500,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     device: torch.device | str = "cpu",
     root: Path | None = None,
     progress: bool = False,
