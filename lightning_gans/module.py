@@ -79,6 +79,11 @@ def frozen(module: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(flag)
 
 
+def is_logging_step(done: int, every: int, total: int) -> bool:
+    """Whether Lightning's loggers write after `done` of `total` steps: every `every` (0: never) and at the last."""
+    return done >= total or (every > 0 and done % every == 0)
+
+
 def loss_logs(prefix: str, output: LossOutput) -> dict[str, Tensor]:
     """The logged names of a network's losses: `d/real`, ..., and its total as `d_loss`."""
     parts = {f"{prefix}/{name}": value.detach() for name, value in output.parts.items()}
@@ -248,7 +253,7 @@ class GAN(pl.LightningModule):
             g_out = self._generator_step(g_optimizer, real.shape[0], noise)
             self._watch_finite(1, g_out.total)
             self._latest_generator_losses = loss_logs("g", g_out)
-        self._log_losses({**loss_logs("d", d_out), **self._latest_generator_losses})
+        self._log_losses(d_out)
 
     def _joint_step(
         self, joint_loss: JointLoss, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator
@@ -268,7 +273,7 @@ class GAN(pl.LightningModule):
         d_optimizer.step()
         g_optimizer.step()
         self._watch_finite(0, out.total)
-        self._log_losses(loss_logs("d", out))
+        self._log_losses(out)
 
     def _generator_step(self, optimizer: Any, batch_size: int, noise: torch.Generator) -> LossOutput:
         fake = self.generator(self.latent_noise(batch_size, noise, self.device))
@@ -293,7 +298,7 @@ class GAN(pl.LightningModule):
             step, name = min(bad)
             raise DivergedError(step, f"the {name} loss")
 
-    def _log_losses(self, losses: dict[str, Tensor]) -> None:
+    def _log_losses(self, d_out: LossOutput) -> None:
         """Hands the losses to Lightning as device tensors, at the steps its loggers write only.
 
         Lightning passes on-step values to the loggers every `log_every_n_steps` batches and at the last, and drops
@@ -303,14 +308,13 @@ class GAN(pl.LightningModule):
         Python numbers after every batch, a host-device sync per step; StepProgressBar shows the losses instead.
         """
         if self._logs_this_step():
-            self.log_dict(losses, on_step=True, on_epoch=False)
+            self.log_dict({**loss_logs("d", d_out), **self._latest_generator_losses}, on_step=True, on_epoch=False)
 
     def _logs_this_step(self) -> bool:
         """Whether the loggers write this step (Lightning's rule; tests compare the rows with logging every step)."""
         trainer = self.trainer
         done = self.d_step + 1  # the step being taken; d_step counts the finished ones, one batch per step
-        every = trainer.log_every_n_steps
-        return bool(trainer.fast_dev_run) or done >= self.hparams.steps or (every > 0 and done % every == 0)
+        return bool(trainer.fast_dev_run) or is_logging_step(done, trainer.log_every_n_steps, self.hparams.steps)
 
     @torch.no_grad()
     def sample(self, z: Tensor) -> Tensor:

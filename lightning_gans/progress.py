@@ -13,6 +13,8 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from .module import is_logging_step
+
 SHOWN_LOSSES = ("d_loss", "g_loss")
 
 
@@ -40,8 +42,7 @@ class StepProgressBar(TQDMProgressBar):
         if bar is None or bar.disable or (done % self.refresh_rate and done != bar.total):
             return
         bar.n = done
-        every = trainer.log_every_n_steps
-        if (every and done % every == 0) or done == bar.total:
+        if is_logging_step(done, trainer.log_every_n_steps, bar.total):
             bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
         bar.refresh()
 

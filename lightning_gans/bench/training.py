@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ..cli import TRAINER_DEFAULTS
 from ..data import GANDataModule
+from ..data.containers import as_samples
 from ..losses import LossHyperparameters, LossOutput, get_objective
 from ..module import GAN, frozen, prior_noise
 from ..nets import build_networks
@@ -136,7 +137,7 @@ class PlainLoop:
             self.position = 0
         indices = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self.images[indices].float().div_(255)
+        return as_samples(self.images[indices])
 
     def step(self) -> LossOutput:
         """One paper step; returns the discriminator's loss (the joint loss for the VAE)."""
