@@ -88,10 +88,11 @@ def search_space(loss: str, space: str) -> list[Parameter]:
     table = _read_yaml(SPACES_FILE)["parameters"]
     parameters = []
     for name, row in table.items():
-        for listed in row.get("losses", []):
-            OBJECTIVES.get(listed)  # a misspelt loss in the file would otherwise silently drop the parameter
+        overrides = row.get("by_loss", {})
+        for listed in (*row.get("losses", []), *overrides):
+            OBJECTIVES.get(listed)  # a misspelt loss in the file would otherwise silently drop or keep a parameter
         if loss in row.get("losses", [loss]):
-            parameters.append(_parse(name, row[space]))
+            parameters.append(_parse(name, overrides.get(loss, {}).get(space, row[space])))
     return parameters
 
 

@@ -72,8 +72,8 @@ AUTHORS = {
         "began_lambda_k": 0.001,
         "began_clip_k": False,
     },
-    # No published setting: configs/losses/vae.yaml is this project's choice.
-    "vae": {"lr": 1e-4, "beta1": 0.5, "n_disc": 1, "d_batch_norm": False},
+    # No published setting: configs/losses/vae.yaml holds the reference code's defaults.
+    "vae": {"lr": 5e-5, "beta1": 0.5, "n_disc": 1, "d_batch_norm": True},
 }
 
 CASES = [(loss, space) for loss in LOSSES for space in SPACES]
@@ -106,9 +106,16 @@ def test_registered_losses_are_the_papers_seven_and_the_vae():
     assert SPACES == ("wide", "narrow")
 
 
+# The reference's narrow space (params.py) fixes discriminator batch norm to False for WGAN-GP and DRAGAN.
+NARROW_WITHOUT_BATCH_NORM = ("wgan_gp", "dragan")
+
+
 def common(loss: str, space: str) -> list[Parameter]:
     """The table's rows shared by every loss; n_disc is a GAN parameter, so the VAE does not search it."""
-    return [p for p in COMMON[space] if not (loss == "vae" and p.name == "n_disc")]
+    rows = [p for p in COMMON[space] if not (loss == "vae" and p.name == "n_disc")]
+    if space == "narrow" and loss in NARROW_WITHOUT_BATCH_NORM:
+        rows = [Parameter("d_batch_norm", "fixed", (False,)) if p.name == "d_batch_norm" else p for p in rows]
+    return rows
 
 
 @pytest.mark.parametrize(("loss", "space"), CASES)
@@ -214,6 +221,21 @@ def test_wgan_narrow_authors_trial_keeps_n_disc_5_and_lr_5e_5():
     with pytest.warns(UserWarning, match="out of range"):
         arguments = trial_arguments(study.ask(), "wgan", "narrow")
     assert arguments["n_disc"] == 5 and arguments["lr"] == 5e-5 and arguments["beta1"] == 0.5
+
+
+@pytest.mark.parametrize("loss", NARROW_WITHOUT_BATCH_NORM)
+def test_narrow_gradient_penalty_trials_never_use_discriminator_batch_norm(loss):
+    study = random_study()
+    drawn = {trial_arguments(study.ask(), loss, "narrow")["d_batch_norm"] for _ in range(20)}
+    assert drawn == {False}
+    assert {trial_arguments(study.ask(), loss, "wide")["d_batch_norm"] for _ in range(40)} == {True, False}
+
+
+def test_a_misspelt_loss_under_by_loss_is_refused(monkeypatch):
+    table = {"parameters": {"d_batch_norm": {"wide": {"choice": [True, False]}, "by_loss": {"wgan-gp": {}}}}}
+    monkeypatch.setattr("lightning_gans.search._read_yaml", lambda path: table)
+    with pytest.raises(UnknownNameError, match="'wgan-gp'"):
+        search_space("wgan_gp", "wide")
 
 
 def test_unknown_names_list_the_valid_ones():
