@@ -240,7 +240,16 @@ def began_k_update(k: Tensor, l_real: Tensor, l_fake: Tensor, gamma: float, lamb
 BERNOULLI_EPSILON = 1e-6
 """Bernoulli means are clamped to [eps, 1 - eps] before their logs: a saturated sigmoid returns exactly 0 or 1
 and the log would be -inf. 1e-6 still sits below 1 in float32, whose spacing there is about 6e-8, so the upper
-clamp is not rounded away."""
+clamp is not rounded away.
+
+A deliberate, known difference from the reference, which clips to [1e-8, 1 - 1e-8]: in float32 1 - 1e-8 rounds to
+1.0, so its upper clip does nothing and log(1 - p) is -inf wherever the sigmoid saturates at 1 (NaN where that
+pixel is exactly 1, as 0 * -inf). Matching it would copy that failure, not the study's numbers."""
+
+KL_VARIANCE_EPSILON = 1e-8
+"""Added to sigma^2 inside the KL term's log, as in the reference. With the posterior's sigma floor the log is
+finite anyway, so its only effect is to bound -log(sigma^2) by -log(1e-8): for sigma below about 1e-4 the KL
+stops rewarding a shrinking sigma and sits under the exact value. Kept so that the loss is the reference's."""
 
 POSTERIOR_SIGMA_FLOOR = 1e-6
 """Added to the softplus that gives the posterior's sigma (as in the reference), so log sigma in the KL term
@@ -257,11 +266,15 @@ def encoder_posterior(encoder_output: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def bernoulli_reconstruction(probabilities: Tensor, images: Tensor) -> Tensor:
-    """-log p(x | z) of images under independent Bernoulli pixels: BCE summed over pixels, mean over the batch.
+    """-log p(x | z) under independent Bernoulli pixels, scaled as the reference scales it.
 
-    Summed over pixels, not averaged, because the ELBO is a log-likelihood of whole images: averaging would
-    shrink it against the KL term by the number of pixels. Pixel values in [0, 1] act as soft targets, so grey
-    images need no binarising; data outside [0, 1] (the 2-D mixtures) has no Bernoulli likelihood at all.
+    For (B, C, H, W) images the BCE is summed over height and width and averaged over channels and the batch,
+    as the reference does (NHWC: sum over axes 1, 2, then mean): on RGB data that is a third of the sum over
+    all pixels, which sets the reconstruction's weight against the KL term. One-channel images get the plain
+    sum over pixels. Any other shape, such as the 2-D mixtures' (B, 2) points, keeps this project's earlier
+    rule, the sum over all features per example and the mean over the batch; the reference has no such data,
+    and points outside [0, 1] have no Bernoulli likelihood anyway. Pixel values in [0, 1] act as soft
+    targets, so grey images need no binarising.
     """
     if probabilities.shape != images.shape:
         raise ValueError(
@@ -269,12 +282,18 @@ def bernoulli_reconstruction(probabilities: Tensor, images: Tensor) -> Tensor:
         )
     p = probabilities.clamp(BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON)
     log_likelihood = images * torch.log(p) + (1 - images) * torch.log1p(-p)
+    if log_likelihood.dim() == 4:
+        return -log_likelihood.sum(dim=(2, 3)).mean()
     return -log_likelihood.reshape(images.shape[0], -1).sum(dim=1).mean()
 
 
 def gaussian_kl(mean: Tensor, sigma: Tensor) -> Tensor:
-    """KL(N(mean, sigma^2) || N(0, I)) in closed form, summed over latent dimensions, mean over the batch."""
-    per_dimension = 0.5 * (mean.pow(2) + sigma.pow(2) - 1) - torch.log(sigma)
+    """KL(N(mean, sigma^2) || N(0, I)) in closed form, summed over latent dimensions, mean over the batch.
+
+    As in the reference, log sigma^2 is taken as log(KL_VARIANCE_EPSILON + sigma^2); see that constant.
+    """
+    variance = sigma.pow(2)
+    per_dimension = 0.5 * (mean.pow(2) + variance - torch.log(KL_VARIANCE_EPSILON + variance) - 1)
     return per_dimension.sum(dim=1).mean()
 
 
@@ -295,12 +314,13 @@ def vae_loss(encoder: nn.Module, generator: nn.Module, real: Tensor, noise: torc
 
 DiscriminatorLoss = Callable[[Critic, Tensor, Tensor, LossHyperparameters, Tensor, torch.Generator | None], LossOutput]
 GeneratorLoss = Callable[[Critic, Tensor, LossHyperparameters], LossOutput]
-AfterDiscriminatorStep = Callable[[nn.Module, Tensor, LossOutput, LossHyperparameters], Tensor]
+AfterDiscriminatorStep = Callable[[nn.Module, LossHyperparameters], None]
+NextK = Callable[[Tensor, LossOutput, LossHyperparameters], Tensor]
 JointLoss = Callable[[nn.Module, nn.Module, Tensor, torch.Generator | None], LossOutput]
 
 
-def _keep_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
-    return k
+def _nothing_after_discriminator_step(discriminator: nn.Module, hp: LossHyperparameters) -> None:
+    """Most objectives leave the critic as its optimiser left it."""
 
 
 @dataclass(frozen=True)
@@ -309,8 +329,11 @@ class Objective:
 
     `discriminator_loss(critic, real, fake, hp, k, generator)` takes `fake` already detached and draws all
     its randomness from `generator`, so penalised runs are reproducible. `after_discriminator_step` is called
-    under no_grad after each discriminator optimiser step and returns the new BEGAN k (the other objectives
-    pass k on unchanged).
+    under no_grad after each discriminator optimiser step (WGAN clips the critic there). `next_k(k, errors, hp)`,
+    set for BEGAN only, returns k after a training step from a discriminator loss output carrying the
+    reconstruction errors (which output is the module's choice: `began_k_errors`).
+    `fresh_generator_noise` says the reference draws a new z for the generator step (WGAN-GP) instead of reusing the
+    discriminator step's.
 
     `prior` names the latent distribution G is trained and sampled on: "uniform" (U[-1, 1], the paper's GAN
     prior) or "normal" (N(0, I), the VAE's, because its KL term pulls the posterior towards N(0, I)). A model
@@ -322,7 +345,9 @@ class Objective:
     name: str
     discriminator_loss: DiscriminatorLoss
     generator_loss: GeneratorLoss
-    after_discriminator_step: AfterDiscriminatorStep = _keep_k
+    after_discriminator_step: AfterDiscriminatorStep = _nothing_after_discriminator_step
+    next_k: NextK | None = None
+    fresh_generator_noise: bool = False
     autoencoder_discriminator: bool = False
     prior: str = "uniform"
     joint_loss: JointLoss | None = None
@@ -376,9 +401,8 @@ def _dragan_discriminator_loss(
     return _with_penalty(data, penalty, hp.gp_lambda)
 
 
-def _clip_critic(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
+def _clip_critic(discriminator: nn.Module, hp: LossHyperparameters) -> None:
     clip_parameters_(discriminator, hp.clip)
-    return k
 
 
 def _began_discriminator_loss(
@@ -399,11 +423,11 @@ def _began_generator_loss(critic: Critic, fake: Tensor, hp: LossHyperparameters)
     return _loss_output(loss, fake=loss)
 
 
-def _began_update_k(discriminator: nn.Module, k: Tensor, d_output: LossOutput, hp: LossHyperparameters) -> Tensor:
+def _began_next_k(k: Tensor, errors: LossOutput, hp: LossHyperparameters) -> Tensor:
     return began_k_update(
         k,
-        d_output.parts["recon_real"],
-        d_output.parts["recon_fake"],
+        errors.parts["recon_real"],
+        errors.parts["recon_fake"],
         hp.began_gamma,
         hp.began_lambda_k,
         hp.began_clip_k,
@@ -435,14 +459,18 @@ for _objective in (
         after_discriminator_step=_clip_critic,
     ),
     Objective(
-        "wgan_gp", _wgan_gp_discriminator_loss, _logit_generator_loss(wgan_generator_loss), gradient_penalty=True
+        "wgan_gp",
+        _wgan_gp_discriminator_loss,
+        _logit_generator_loss(wgan_generator_loss),
+        gradient_penalty=True,
+        fresh_generator_noise=True,
     ),
     Objective("dragan", _dragan_discriminator_loss, _logit_generator_loss(ns_generator_loss), gradient_penalty=True),
     Objective(
         "began",
         _began_discriminator_loss,
         _began_generator_loss,
-        after_discriminator_step=_began_update_k,
+        next_k=_began_next_k,
         autoencoder_discriminator=True,
     ),
     Objective("vae", _vae_has_no_gan_losses, _vae_has_no_gan_losses, prior="normal", joint_loss=vae_loss),

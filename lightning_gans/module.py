@@ -1,7 +1,8 @@
 """The GAN LightningModule: the paper's training step, for any registered loss on any registered backbone.
 
-The step semantics are the paper's (PROTOCOL.md): every step is one discriminator update on a fresh real batch,
-the generator is updated when `d_step % n_disc == 0`, and training length is counted in discriminator steps. All
+The step semantics are the reference code's: every step is one discriminator update on a fresh real batch, the
+generator is updated at step 0 and whenever `(d_step - 1) % n_disc == 0` (steps 0, 1, 6, 11, ... for n_disc 5), and
+training length is counted in discriminator steps. All
 randomness of a step comes from one generator owned by the module whose state travels in the checkpoint, so an
 interrupted and resumed run is identical to an uninterrupted one.
 """
@@ -33,7 +34,11 @@ PRECISIONS = ("32-true", "bf16-mixed")
 
 
 class DivergedError(RuntimeError):
-    """Training produced a non-finite loss; a sweep records the trial as failed with this message."""
+    """Training produced a non-finite loss or sample; training stops here.
+
+    A sweep does not fail the trial: it keeps the best score of the evaluations before this step, the reference
+    code's rule (a checkpoint with NaN samples scores a sentinel and the trial keeps its minimum over checkpoints).
+    """
 
     def __init__(self, step: int, what: str) -> None:
         super().__init__(f"diverged at step {step}: {what} is not finite")
@@ -62,9 +67,50 @@ def prior_noise(prior: str, count: int, z_dim: int, generator: torch.Generator |
     return PRIORS.get(prior)(count, z_dim, generator, device)
 
 
+# How the generator step gets its z: the reference reuses the discriminator step's z except for the losses whose
+# objective asks for a fresh one (WGAN-GP); the other rules are named departures, recorded in the run's config.
+G_STEP_NOISE = ("reference", "fresh", "reused")
+# Which reconstruction errors move BEGAN's k: the reference recomputes them after the step's updates (same batch and
+# z, networks as updated); `discriminator_step` takes the errors of the discriminator's loss before its update.
+BEGAN_K_ERRORS = ("recomputed", "discriminator_step")
+
+
+def is_generator_step(d_step: int, n_disc: int) -> bool:
+    """The reference's schedule: G is updated at step 0, then at every step with (d_step - 1) % n_disc == 0.
+
+    The reference tests `(counter - 1) % disc_iters == 0 or g_loss is None`, and g_loss is None only before the first
+    G update; for n_disc 5 that is steps 0, 1, 6, 11, ..., one more update than steps 0, 5, 10, ... would give.
+    """
+    return d_step == 0 or (d_step - 1) % n_disc == 0
+
+
+def generator_updates(d_steps: int, n_disc: int) -> int:
+    """How many of the first `d_steps` steps update G (is_generator_step in closed form)."""
+    return 0 if d_steps <= 0 else 1 + -(-(d_steps - 1) // n_disc)
+
+
 def lightning_optimizer_steps(d_steps: int, n_disc: int) -> int:
-    """Optimizer steps Lightning counts (its global_step) after `d_steps` paper steps: D every step, G every n_disc."""
-    return d_steps + -(-d_steps // n_disc)
+    """Optimizer steps Lightning counts (its global_step) after `d_steps` paper steps: D every step, G by schedule."""
+    return d_steps + generator_updates(d_steps, n_disc)
+
+
+@contextlib.contextmanager
+def kept_batch_norm_statistics(*modules: nn.Module) -> Iterator[None]:
+    """Forward passes in training mode (batch statistics) that leave the running statistics as they were.
+
+    The reference's extra BEGAN forward pass runs outside its optimisers' update ops, so its moving averages do not
+    move; a PyTorch forward in training mode would move them.
+    """
+    norms = [
+        layer for module in modules for layer in module.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+    ]
+    saved = [{name: buffer.clone() for name, buffer in layer.named_buffers(recurse=False)} for layer in norms]
+    try:
+        yield
+    finally:
+        for layer, buffers in zip(norms, saved, strict=True):
+            for name, value in buffers.items():
+                getattr(layer, name).copy_(value)
 
 
 @contextlib.contextmanager
@@ -105,11 +151,19 @@ class GAN(pl.LightningModule):
         loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began, vae).
         backbone: a registered network pair (infogan, dcgan, mlp).
         sample_shape: shape of one sample; the CLI links it from the data module.
-        steps: training length in discriminator steps (the paper's steps, not Lightning's optimizer steps).
+        steps: training length in discriminator steps (the paper's steps, not Lightning's optimizer steps); by
+            default the dataset's (lightning_gans/data/datasets.py), resolved when training starts.
         lr, beta1: shared by both Adam optimizers (beta2 is fixed at 0.999 in the paper).
-        n_disc: discriminator updates per generator update; must be 1 for the vae, which updates both each step.
+        n_disc: discriminator updates per generator update (schedule: is_generator_step); must be 1 for the vae,
+            which updates both networks each step.
         d_batch_norm: batch norm in the discriminator (a hyperparameter of the study).
         clip, gp_lambda, began_gamma, began_lambda_k, began_clip_k: loss hyperparameters (see losses.py).
+        g_step_noise: the z of the generator update. `reference`: the discriminator step's z, except for the losses
+            that draw a fresh one (WGAN-GP), as the reference code does; `fresh`: a new z for every loss; `reused`:
+            the discriminator step's z for every loss.
+        began_k_errors: the reconstruction errors BEGAN's k update uses. `recomputed` (the reference's): a forward
+            pass after the step's updates on the same batch and z, batch norm in training mode without moving its
+            running statistics; `discriminator_step`: the errors of the discriminator loss before its update.
         check_finite_every: how often (in steps) the host looks at the divergence flag; the flag itself is
             updated on the device every step, so the reported step is exact.
         channels_last: keep convolution weights and image batches in channels-last memory layout, which tensor-core
@@ -124,7 +178,7 @@ class GAN(pl.LightningModule):
         loss: str = "ns_gan",
         backbone: str = "infogan",
         sample_shape: tuple[int, ...] = (1, 28, 28),
-        steps: int = 15_625,
+        steps: int | None = None,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -136,18 +190,24 @@ class GAN(pl.LightningModule):
         began_gamma: float = 0.75,
         began_lambda_k: float = 0.001,
         began_clip_k: bool = False,
+        g_step_noise: str = "reference",
+        began_k_errors: str = "recomputed",
         check_finite_every: int = 50,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
         super().__init__()
-        check_range("steps", steps, "an integer >= 1", steps >= 1)
+        check_range("steps", steps, "an integer >= 1, or None for the dataset's", steps is None or steps >= 1)
         check_range("n_disc", n_disc, "an integer >= 1", n_disc >= 1)
         check_range("lr", lr, "> 0", lr > 0)
         check_range("beta1", beta1, "in [0, 1)", 0 <= beta1 < 1)
         check_range("beta2", beta2, "in [0, 1)", 0 <= beta2 < 1)
         check_range("z_dim", z_dim, "an integer >= 1", z_dim >= 1)
         check_range("check_finite_every", check_finite_every, "an integer >= 1", check_finite_every >= 1)
+        check_range("g_step_noise", g_step_noise, f"one of {', '.join(G_STEP_NOISE)}", g_step_noise in G_STEP_NOISE)
+        check_range(
+            "began_k_errors", began_k_errors, f"one of {', '.join(BEGAN_K_ERRORS)}", began_k_errors in BEGAN_K_ERRORS
+        )
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.objective = get_objective(loss)
@@ -203,6 +263,11 @@ class GAN(pl.LightningModule):
         return self._noise
 
     def setup(self, stage: str) -> None:
+        if self.hparams.steps is None:
+            datamodule = self.trainer.datamodule
+            if datamodule is None or not hasattr(datamodule, "paper_steps"):
+                raise ValueError("steps must be given when training without a GANDataModule (no dataset table)")
+            self.hparams.steps = datamodule.paper_steps  # saved with every checkpoint from here on
         precision = self.trainer.precision
         if precision not in PRECISIONS:
             raise ValueError(f"trainer precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)}")
@@ -235,25 +300,46 @@ class GAN(pl.LightningModule):
             self.trainer.should_stop = True
 
     def _gan_step(self, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator) -> None:
-        """The paper's step: one discriminator update, and a generator update when d_step % n_disc == 0."""
+        """The paper's step: one discriminator update, a generator update by schedule, then BEGAN's k update."""
+        z = self.latent_noise(real.shape[0], noise, self.device)
         with torch.no_grad():
-            fake = self.generator(self.latent_noise(real.shape[0], noise, self.device))
+            fake = self.generator(z)
         d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
         d_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(d_out.total)
         average_gradients(self.discriminator.parameters())
         d_optimizer.step()
         with torch.no_grad():
-            new_k = self.objective.after_discriminator_step(self.discriminator, self.began_k, d_out, self.loss_hp)
-            # Each replica saw its own batch; the mean is k's update for the global batch.
-            self.began_k.copy_(average_tensor(new_k))
+            self.objective.after_discriminator_step(self.discriminator, self.loss_hp)
         self._watch_finite(0, d_out.total)
 
-        if self.d_step % self.hparams.n_disc == 0:
-            g_out = self._generator_step(g_optimizer, real.shape[0], noise)
+        if is_generator_step(self.d_step, self.hparams.n_disc):
+            if self._fresh_generator_noise():
+                z = self.latent_noise(real.shape[0], noise, self.device)
+            g_out = self._generator_step(g_optimizer, z)
             self._watch_finite(1, g_out.total)
             self._latest_generator_losses = loss_logs("g", g_out)
+        if self.objective.next_k is not None:
+            self._update_k(d_out, real, z, noise)
         self._log_losses(d_out)
+
+    def _fresh_generator_noise(self) -> bool:
+        rule = self.hparams.g_step_noise
+        return rule == "fresh" or (rule == "reference" and self.objective.fresh_generator_noise)
+
+    @torch.no_grad()
+    def _update_k(self, d_out: LossOutput, real: Tensor, z: Tensor, noise: torch.Generator) -> None:
+        """Moves BEGAN's k from the errors `began_k_errors` names; `z` is the step's last one, as in the reference."""
+        errors = d_out
+        if self.hparams.began_k_errors == "recomputed":
+            with kept_batch_norm_statistics(self.generator, self.discriminator):
+                fake = self.generator(z)
+                errors = self.objective.discriminator_loss(
+                    self.discriminator, real, fake, self.loss_hp, self.began_k, noise
+                )
+        new_k = self.objective.next_k(self.began_k, errors, self.loss_hp)
+        # Each replica saw its own batch; the mean is k's update for the global batch.
+        self.began_k.copy_(average_tensor(new_k))
 
     def _joint_step(
         self, joint_loss: JointLoss, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator
@@ -275,8 +361,8 @@ class GAN(pl.LightningModule):
         self._watch_finite(0, out.total)
         self._log_losses(out)
 
-    def _generator_step(self, optimizer: Any, batch_size: int, noise: torch.Generator) -> LossOutput:
-        fake = self.generator(self.latent_noise(batch_size, noise, self.device))
+    def _generator_step(self, optimizer: Any, z: Tensor) -> LossOutput:
+        fake = self.generator(z)
         with frozen(self.discriminator):
             g_out = self.objective.generator_loss(self.discriminator, fake, self.loss_hp)
         optimizer.zero_grad(set_to_none=True)

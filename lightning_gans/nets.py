@@ -42,13 +42,26 @@ def lrelu() -> nn.Module:
     return nn.LeakyReLU(LRELU_SLOPE)
 
 
+INIT_STD = 0.02
+INIT_TRUNCATION = 2 * INIT_STD
+"""TF's truncated_normal_initializer re-draws values beyond 2 std; trunc_normal_ takes the cut as absolute bounds."""
+
+
 def init_weights(module: nn.Module) -> None:
-    """N(0, 0.02) weights and zero biases, as the reference initialises every conv and dense layer."""
+    """Zero biases and std-0.02 weights, drawn the way the reference draws each layer's.
+
+    The reference's conv2d takes a truncated normal (values beyond 2 std re-drawn, so the std is about 0.88 of
+    0.02), its dense layers and transposed convolutions a plain normal N(0, 0.02).
+    """
     for layer in module.modules():
-        if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            nn.init.normal_(layer.weight, 0.0, 0.02)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        if isinstance(layer, nn.Conv2d):
+            nn.init.trunc_normal_(layer.weight, 0.0, INIT_STD, -INIT_TRUNCATION, INIT_TRUNCATION)
+        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(layer.weight, 0.0, INIT_STD)
+        else:
+            continue
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
 
 
 class Reshape(nn.Module):
@@ -81,19 +94,23 @@ def _image_size(sample_shape: tuple[int, ...], backbone: str) -> tuple[int, int,
     return channels, height, width
 
 
-def infogan_generator(z_dim: int, channels: int, height: int, width: int) -> nn.Module:
+def infogan_generator(
+    z_dim: int, channels: int, height: int, width: int, activation: Callable[[], nn.Module]
+) -> nn.Module:
+    """The paper's generator; `activation` follows the hidden layers, because the reference's GAN generator uses
+    leaky ReLU and its VAE decoder, otherwise the same layout, ReLU."""
     h4, w4 = height // 4, width // 4
     return nn.Sequential(
         nn.Linear(z_dim, 1024),
         batch_norm(1024, 1),
-        lrelu(),
+        activation(),
         nn.Linear(1024, 128 * h4 * w4),
         batch_norm(128 * h4 * w4, 1),
-        lrelu(),
+        activation(),
         Reshape(128, h4, w4),
         nn.ConvTranspose2d(128, 64, 4, 2, 1),
         batch_norm(64, 2),
-        lrelu(),
+        activation(),
         nn.ConvTranspose2d(64, channels, 4, 2, 1),
         nn.Sigmoid(),
     )
@@ -169,7 +186,8 @@ def build_infogan(
             encoder,
         )
     )
-    return NetworkPair(infogan_generator(z_dim, channels, height, width), discriminator)
+    activation = nn.ReLU if encoder else lrelu  # `encoder` marks the VAE, whose decoder uses ReLU
+    return NetworkPair(infogan_generator(z_dim, channels, height, width, activation), discriminator)
 
 
 DCGAN_SIZES = (32, 64)
@@ -245,7 +263,8 @@ def build_mlp(
 ) -> NetworkPair:
     """Small fully connected pair for the 2-D Gaussian mixtures, where convolutions make no sense.
 
-    It has no batch norm, so `d_batch_norm` does not apply; the toy pair stays as in the unrolled-GAN papers.
+    It has no batch norm, so `d_batch_norm` does not apply; the toy pair stays as in the unrolled-GAN papers,
+    for the VAE too (the reference has no such backbone), whose generator is therefore the GANs' ReLU one.
     """
     if len(sample_shape) != 1:
         raise ValueError(f"backbone 'mlp' needs flat samples shaped (dim,); got sample shape {sample_shape}")

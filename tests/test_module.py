@@ -1,7 +1,5 @@
 """The training step's semantics: step counting, the n_disc schedule, divergence, exact resume, grids."""
 
-import math
-
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -9,7 +7,13 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.module import GAN, DivergedError, lightning_optimizer_steps
+from lightning_gans.module import (
+    GAN,
+    DivergedError,
+    generator_updates,
+    is_generator_step,
+    lightning_optimizer_steps,
+)
 from lightning_gans.schedule import EvaluationSchedule, is_evaluation_step
 
 
@@ -32,22 +36,32 @@ def ring8_gan(**kwargs) -> GAN:
     return GAN(backbone="mlp", sample_shape=(2,), **kwargs)
 
 
-@pytest.mark.parametrize(("d_steps", "n_disc", "expected"), [(1, 1, 2), (7, 3, 10), (10, 5, 12), (15_625, 5, 18_750)])
+@pytest.mark.parametrize(("d_steps", "n_disc", "expected"), [(1, 1, 2), (7, 3, 10), (10, 5, 13), (15_625, 5, 18_751)])
 def test_lightning_counts_both_optimizers(d_steps, n_disc, expected):
+    # (10, 5): G at steps 0, 1 and 6; (15,625, 5): step 0 plus the 3,125 steps 1, 6, ..., 15,621.
     assert lightning_optimizer_steps(d_steps, n_disc) == expected
 
 
-@pytest.mark.parametrize("n_disc", [1, 3, 5])
-def test_steps_are_the_papers_discriminator_steps(tmp_path, n_disc):
+@pytest.mark.parametrize(
+    ("n_disc", "steps"), [(1, [0, 1, 2, 3, 4, 5, 6]), (3, [0, 1, 4, 7, 10]), (5, [0, 1, 6, 11, 16, 21])]
+)
+def test_generator_steps_follow_the_reference(n_disc, steps):
+    # The reference updates G when `(counter - 1) % disc_iters == 0 or g_loss is None` (None before the first update).
+    assert [step for step in range(steps[-1] + 1) if is_generator_step(step, n_disc)] == steps
+    assert all(generator_updates(d, n_disc) == sum(s < d for s in steps) for d in range(steps[-1] + 2))
+
+
+@pytest.mark.parametrize(("n_disc", "g_updates"), [(1, 7), (3, 3), (5, 3)])
+def test_steps_are_the_papers_discriminator_steps(tmp_path, n_disc, g_updates):
     pl.seed_everything(0)
     model = ring8_gan(loss="wgan", n_disc=n_disc, steps=7)
     make_trainer(tmp_path).fit(model, datamodule=GANDataModule("ring8"))
     d_optimizer, g_optimizer = model.trainer.optimizers
     d_updates = {int(state["step"]) for state in d_optimizer.state.values()}
-    g_updates = {int(state["step"]) for state in g_optimizer.state.values()}
     assert model.d_step == 7
     assert d_updates == {7}
-    assert g_updates == {math.ceil(7 / n_disc)}  # G at steps 0, n_disc, 2 n_disc, ...
+    # n_disc 3: G at steps 0, 1, 4; n_disc 5: at steps 0, 1, 6
+    assert {int(state["step"]) for state in g_optimizer.state.values()} == {g_updates}
     assert model.trainer.global_step == lightning_optimizer_steps(7, n_disc)
 
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from lightning_gans.evaluation import SCORE_NOISE_SEED, evaluation_noise
 from lightning_gans.losses import (
     BERNOULLI_EPSILON,
+    KL_VARIANCE_EPSILON,
     POSTERIOR_SIGMA_FLOOR,
     LossHyperparameters,
     bernoulli_reconstruction,
@@ -42,13 +43,46 @@ def softplus(v: float) -> float:
 # --- the ELBO's terms ---------------------------------------------------------------------------------------
 
 
-def test_bernoulli_reconstruction_sums_pixels_and_averages_examples() -> None:
+def test_bernoulli_reconstruction_of_one_channel_sums_pixels_and_averages_examples() -> None:
     probabilities = double([[[[0.2, 0.9]]], [[[0.5, 0.7]]]])  # (batch 2, 1 channel, 1 x 2 pixels)
     images = double([[[[0.0, 1.0]]], [[[0.25, 1.0]]]])
     first = -(math.log(1 - 0.2) + math.log(0.9))
     second = -(0.25 * math.log(0.5) + 0.75 * math.log(1 - 0.5)) - math.log(0.7)
     expected = (first + second) / 2
     assert math.isclose(bernoulli_reconstruction(probabilities, images).item(), expected, rel_tol=1e-12)
+
+
+# (batch 2, 3 channels, 2 x 2 pixels): hard and soft targets, probabilities away from the clamp.
+RGB_PROBABILITIES = [
+    [[[0.1, 0.2], [0.3, 0.4]], [[0.5, 0.6], [0.7, 0.8]], [[0.9, 0.25], [0.75, 0.05]]],
+    [[[0.6, 0.4], [0.2, 0.95]], [[0.35, 0.65], [0.15, 0.85]], [[0.45, 0.55], [0.02, 0.98]]],
+]
+RGB_IMAGES = [
+    [[[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], [[0.5, 1.0], [0.0, 0.2]]],
+    [[[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.5], [1.0, 1.0]], [[0.0, 0.0], [1.0, 0.3]]],
+]
+
+
+def test_bernoulli_reconstruction_of_rgb_sums_height_and_width_and_averages_channels_and_examples() -> None:
+    def bce(p: float, x: float) -> float:
+        return -(x * math.log(p) + (1 - x) * math.log(1 - p))
+
+    # The reference's rule by hand: for each (example, channel) the BCE summed over its 2 x 2 pixels, then the
+    # mean of those 2 x 3 sums. That is a third of the old per-image sum over all 12 values of an example.
+    sums = [
+        sum(bce(p, x) for p_row, x_row in zip(ps, xs, strict=True) for p, x in zip(p_row, x_row, strict=True))
+        for p_example, x_example in zip(RGB_PROBABILITIES, RGB_IMAGES, strict=True)
+        for ps, xs in zip(p_example, x_example, strict=True)
+    ]
+    expected = sum(sums) / (2 * 3)
+    probabilities, images = double(RGB_PROBABILITIES), double(RGB_IMAGES)
+    loss = bernoulli_reconstruction(probabilities, images).item()
+    assert math.isclose(loss, expected, rel_tol=1e-12)
+    flat = bernoulli_reconstruction(probabilities.reshape(2, -1), images.reshape(2, -1)).item()
+    assert math.isclose(flat, sum(sums) / 2, rel_tol=1e-12)  # flat rows keep the sum over all their values
+    assert math.isclose(loss, flat / 3, rel_tol=1e-12)
+    per_channel = [bernoulli_reconstruction(probabilities[:, c : c + 1], images[:, c : c + 1]) for c in range(3)]
+    assert math.isclose(loss, sum(per_channel).item() / 3, rel_tol=1e-12)  # the mean of one-channel terms
 
 
 def test_bernoulli_reconstruction_stays_finite_for_saturated_probabilities() -> None:
@@ -69,19 +103,38 @@ MEAN = [[0.5, -1.0], [0.0, 2.0]]
 SIGMA = [[1.0, 0.5], [2.0, 0.1]]
 
 
-def test_gaussian_kl_matches_the_closed_form_by_hand() -> None:
-    def kl(m: float, s: float) -> float:
-        return 0.5 * (m * m + s * s - 1) - math.log(s)
+def reference_kl(m: float, s: float) -> float:
+    """One latent dimension's KL as the reference writes it, with 1e-8 inside the log."""
+    return 0.5 * (m * m + s * s - math.log(1e-8 + s * s) - 1)
 
-    expected = sum(sum(kl(m, s) for m, s in zip(ms, ss, strict=True)) for ms, ss in zip(MEAN, SIGMA, strict=True)) / 2
+
+def test_gaussian_kl_matches_the_references_closed_form_by_hand() -> None:
+    assert KL_VARIANCE_EPSILON == 1e-8
+    per_example = [
+        sum(reference_kl(m, s) for m, s in zip(ms, ss, strict=True)) for ms, ss in zip(MEAN, SIGMA, strict=True)
+    ]
+    expected = sum(per_example) / 2
     assert math.isclose(gaussian_kl(double(MEAN), double(SIGMA)).item(), expected, rel_tol=1e-12)
 
 
-def test_gaussian_kl_matches_torch_distributions() -> None:
+def test_gaussian_kl_saturates_for_a_tiny_sigma_where_the_exact_kl_does_not() -> None:
+    sigma = POSTERIOR_SIGMA_FLOOR  # the smallest sigma the encoder can return
+    kl = gaussian_kl(double([[0.3]]), double([[sigma]])).item()
+    assert math.isclose(kl, reference_kl(0.3, sigma), rel_tol=1e-12)
+    # Exact: 0.5 (0.09 + 1e-12 - 1) - log(1e-6) = -0.455 + 13.8155 = 13.36; the 1e-8 caps -log(sigma^2) near
+    # -log(1e-8) = 18.42, giving 0.5 (0.09 - 1 + 18.42) = 8.755.
+    exact = 0.5 * (0.09 + sigma * sigma - 1) - math.log(sigma)
+    assert kl == pytest.approx(8.755, abs=1e-3) and exact == pytest.approx(13.36, abs=1e-2)
+
+
+def test_gaussian_kl_is_torch_distributions_kl_less_the_epsilons_share() -> None:
     mean, sigma = double(MEAN), double(SIGMA)
-    reference = kl_divergence(Normal(mean, sigma), Normal(torch.zeros_like(mean), torch.ones_like(sigma)))
-    assert_close(gaussian_kl(mean, sigma), reference.sum(dim=1).mean())
-    assert gaussian_kl(torch.zeros(3, 4), torch.ones(3, 4)).item() == 0.0  # the prior itself costs nothing
+    exact = kl_divergence(Normal(mean, sigma), Normal(torch.zeros_like(mean), torch.ones_like(sigma)))
+    # log(1e-8 + s^2) = log(s^2) + log1p(1e-8 / s^2), so the reference's term is the exact one less half of that.
+    shortfall = 0.5 * torch.log1p(KL_VARIANCE_EPSILON / sigma.pow(2))
+    assert_close(gaussian_kl(mean, sigma), (exact - shortfall).sum(dim=1).mean())
+    # The prior costs nothing up to that share, -0.5 log1p(1e-8) per dimension.
+    assert gaussian_kl(torch.zeros(3, 4), torch.ones(3, 4)).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_encoder_posterior_splits_mean_and_softplus_sigma() -> None:

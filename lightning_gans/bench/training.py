@@ -24,7 +24,7 @@ from ..cli import TRAINER_DEFAULTS
 from ..data import GANDataModule
 from ..data.containers import as_samples
 from ..losses import LossHyperparameters, LossOutput, get_objective
-from ..module import GAN, frozen, prior_noise
+from ..module import GAN, frozen, is_generator_step, kept_batch_norm_statistics, prior_noise
 from ..nets import build_networks
 from ..search import authors_setting
 from .clock import clock
@@ -96,9 +96,10 @@ def adam_steps(optimizer: torch.optim.Optimizer) -> int:
 class PlainLoop:
     """The paper's training step written out by hand: the baseline a Lightning run is measured against.
 
-    Minimal but correct: one D update per step on a fresh real batch, a G update when `d_step % n_disc == 0` with
-    D's weights frozen (their gradients would be thrown away), the objective's after-step hook (WGAN's clipping,
-    BEGAN's k), and the VAE's joint update of both networks. The data sits on the device, as a hand-written loop
+    Minimal but correct, with the module's default rules: one D update per step on a fresh real batch, a G update by
+    the reference's schedule with D's weights frozen (their gradients would be thrown away) on the D step's z unless
+    the loss draws a fresh one, WGAN's clipping, BEGAN's k from errors recomputed after the updates, and the VAE's
+    joint update of both networks. The data sits on the device, as a hand-written loop
     over a small dataset would keep it, so no batch waits for a host-to-device copy.
     """
 
@@ -154,21 +155,30 @@ class PlainLoop:
         return prior_noise(self.objective.prior, count, self.z_dim, self.noise, self.device)
 
     def _gan_step(self, real: Tensor) -> LossOutput:
+        z = self._noise(real.shape[0])
         with torch.no_grad():
-            fake = self.generator(self._noise(real.shape[0]))
+            fake = self.generator(z)
         d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.hp, self.k, self.noise)
         self.d_optimizer.zero_grad(set_to_none=True)
         d_out.total.backward()
         self.d_optimizer.step()
         with torch.no_grad():
-            self.k = self.objective.after_discriminator_step(self.discriminator, self.k, d_out, self.hp)
-        if self.d_step % self.n_disc == 0:
-            fake = self.generator(self._noise(real.shape[0]))
+            self.objective.after_discriminator_step(self.discriminator, self.hp)
+        if is_generator_step(self.d_step, self.n_disc):
+            if self.objective.fresh_generator_noise:
+                z = self._noise(real.shape[0])
+            fake = self.generator(z)
             with frozen(self.discriminator):
                 g_out = self.objective.generator_loss(self.discriminator, fake, self.hp)
             self.g_optimizer.zero_grad(set_to_none=True)
             g_out.total.backward()
             self.g_optimizer.step()
+        if self.objective.next_k is not None:
+            with torch.no_grad(), kept_batch_norm_statistics(self.generator, self.discriminator):
+                errors = self.objective.discriminator_loss(
+                    self.discriminator, real, self.generator(z), self.hp, self.k, self.noise
+                )
+                self.k = self.objective.next_k(self.k, errors, self.hp)
         return d_out
 
     def _joint_step(self, real: Tensor) -> LossOutput:
