@@ -63,7 +63,7 @@ def bias_check_command(arguments: list[str]) -> int:
         name, options.data, inception_weights=options.inception_weights, data_dir=options.data_dir, device=device
     )
     reference = load_or_compute_reference(
-        options.data, "test", data.split("test"), extractor, options.samples, options.batch_size, device
+        data.cache_name, "test", data.split("test"), extractor, options.samples, options.batch_size, device
     )
     train = first_samples(data.split("train"), options.samples, f"the train split of {options.data}")
     started = time.perf_counter()

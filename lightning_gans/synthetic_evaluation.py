@@ -11,6 +11,7 @@ numbers from the same noise and the same (broadcast) generator: nothing is gathe
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from torch import Tensor
 from .data.cache import load_or_build_npz
 from .data.locations import cache_dir
 from .data.mixtures import GaussianMixture
+from .data.polygons import sides_tag
 from .distributed import broadcast_buffers
 from .evaluation import evaluation_noise, score_key
 from .metrics.modes import mode_coverage
@@ -64,9 +66,16 @@ class MixtureEvaluator:
         }
 
 
-def polygon_threshold(reference: Tensor, calibration: Tensor, quantile: float = QUANTILE) -> float:
-    """tau, cached: calibrating it costs a nearest-neighbour search of 10k polygons among 60k."""
-    path = cache_dir().parent / "reference" / f"polygons-threshold-v{POLYGON_THRESHOLD_VERSION}-q{quantile}.npz"
+def polygon_threshold(
+    reference: Tensor, calibration: Tensor, sides: Sequence[int], quantile: float = QUANTILE
+) -> float:
+    """tau, cached: calibrating it costs a nearest-neighbour search of 10k polygons among 60k.
+
+    `sides` are the vertex counts the polygons were drawn with; they name the file, so polygons with different
+    counts, whose tau differs, never read each other's.
+    """
+    name = f"polygons-threshold-v{POLYGON_THRESHOLD_VERSION}-{sides_tag(sides)}-q{quantile}.npz"
+    path = cache_dir().parent / "reference" / name
 
     def calibrate() -> dict[str, np.ndarray]:
         return {"threshold": np.array(calibrate_threshold(calibration, reference, quantile))}

@@ -71,6 +71,26 @@ def test_bad_numbers_are_refused_at_once(argument, value):
         GANDataModule("ring8", **{argument: value})
 
 
+def test_polygon_sides_are_kept_sorted_and_name_the_caches():
+    assert GANDataModule("polygons").polygon_sides == (3,)
+    assert GANDataModule("polygons").cache_name == "polygons-sides3"
+    mixed = GANDataModule("polygons", polygon_sides=[7, 3, 5, 4, 6])
+    assert (mixed.polygon_sides, mixed.cache_name) == ((3, 4, 5, 6, 7), "polygons-sides3-4-5-6-7")
+    assert GANDataModule("mnist").cache_name == "mnist"
+    assert GANDataModule("ring8", polygon_sides=[3]).cache_name == "ring8"
+
+
+@pytest.mark.parametrize(("sides", "named"), [([2], "2"), ([3, 16], "16"), ([3.5], "3.5"), ([3, 3], r"\[3, 3\]")])
+def test_bad_polygon_sides_are_refused_at_once(sides, named):
+    with pytest.raises(ValueError, match=rf"polygon_sides.*{named}.*integers from 3 to 15"):
+        GANDataModule("polygons", polygon_sides=sides)
+
+
+def test_other_datasets_refuse_polygon_sides():
+    with pytest.raises(ValueError, match=r"polygon_sides=\[4\] applies to the polygons dataset only, not mnist"):
+        GANDataModule("mnist", polygon_sides=[4])
+
+
 def test_nothing_is_loaded_until_setup(tmp_path):
     module = GANDataModule("mnist", data_dir=str(tmp_path / "bogus"), download=False)
     with pytest.raises(DatasetNotFoundError, match="bogus"):

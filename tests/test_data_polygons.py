@@ -1,4 +1,4 @@
-"""Convex polygons: geometry, exact anti-aliased rendering, determinism and the on-disk cache."""
+"""Convex polygons: geometry, vertex counts, exact anti-aliased rendering, determinism and the on-disk cache."""
 
 import math
 import time
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_gans.data import DATASETS, DatasetFileError, polygon_vertices, render_polygons
+from lightning_gans.data import DATASETS, DatasetFileError, GANDataModule, polygon_vertices, render_polygons
 from lightning_gans.data import polygons as polygons_module
 
 SMALL_SPLITS = {"train": 40, "test": 8, "holdout": 8}
+MIXED = (3, 4, 5, 6, 7)
 
 
 def distinct_corners(polygon: torch.Tensor) -> torch.Tensor:
@@ -39,13 +40,20 @@ def test_same_generator_seed_gives_the_same_polygons():
     assert torch.equal(render_polygons(first), render_polygons(again))
 
 
-def test_polygons_are_convex_centred_and_between_3_and_7_sides():
+def test_default_polygons_are_triangles():
     vertices = polygon_vertices(500, torch.Generator().manual_seed(0))
-    assert vertices.shape == (500, 7, 2) and vertices.dtype == torch.float64
-    sides = []
+    assert vertices.shape == (500, 3, 2)
+    assert [len(distinct_corners(polygon)) for polygon in vertices] == [3] * 500
+
+
+@pytest.mark.parametrize("sides", [(3,), MIXED, (4,), (15,)])
+def test_polygons_are_convex_centred_and_have_the_asked_vertex_counts(sides):
+    vertices = polygon_vertices(500, torch.Generator().manual_seed(0), sides=sides)
+    assert vertices.shape == (500, max(sides), 2) and vertices.dtype == torch.float64
+    counts = []
     for polygon in vertices:
         corners = distinct_corners(polygon)
-        sides.append(len(corners))
+        counts.append(len(corners))
         edges = corners.roll(-1, dims=0) - corners
         turns = edges[:, 0] * edges.roll(-1, dims=0)[:, 1] - edges[:, 1] * edges.roll(-1, dims=0)[:, 0]
         assert (turns > 0).all(), "every corner turns left: convex and counter-clockwise"
@@ -54,7 +62,25 @@ def test_polygons_are_convex_centred_and_between_3_and_7_sides():
         box_centre = (corners.amax(dim=0) + corners.amin(dim=0)) / 2
         torch.testing.assert_close(box_centre, torch.tensor([14.0, 14.0], dtype=torch.float64))
         assert corners.min() > 0 and corners.max() < 28
-    assert set(sides) == {3, 4, 5, 6, 7}
+    assert set(counts) == set(sides)
+
+
+def test_mixed_sides_are_drawn_uniformly_as_the_3_to_7_sided_data_of_cache_version_1():
+    # Version 1 drew each polygon's vertex count first, as torch.randint(3, 8, ...) from the same generator.
+    vertices = polygon_vertices(2000, torch.Generator().manual_seed(5), sides=[7, 3, 5, 4, 6])
+    counts = torch.tensor([len(distinct_corners(polygon)) for polygon in vertices])
+    version_1 = torch.randint(3, 8, (2000,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(counts, version_1)
+    assert torch.bincount(counts, minlength=8)[3:].min() >= 350  # 400 expected per count
+
+
+@pytest.mark.parametrize(
+    ("sides", "named"),
+    [([2], "2"), ([3, 16], "16"), ([3.0], "3.0"), (["4"], "'4'"), ([True], "True"), ([], r"\[\]"), ([4, 3, 4], "more")],
+)
+def test_bad_vertex_counts_are_refused_naming_the_value_and_the_range(sides, named):
+    with pytest.raises(ValueError, match=rf"{named}.*integers from 3 to 15"):
+        polygon_vertices(1, torch.Generator(), sides=sides)
 
 
 def test_axis_aligned_squares_render_exact_coverage():
@@ -72,8 +98,9 @@ def test_axis_aligned_squares_render_exact_coverage():
     assert torch.equal(soft, expected)
 
 
-def test_rendering_matches_testing_every_subpixel():
-    vertices = polygon_vertices(12, torch.Generator().manual_seed(1))
+@pytest.mark.parametrize("sides", [(3,), MIXED])
+def test_rendering_matches_testing_every_subpixel(sides):
+    vertices = polygon_vertices(12, torch.Generator().manual_seed(1), sides=sides)
     rendered = render_polygons(vertices)
     for polygon, image in zip(vertices, rendered, strict=True):
         assert torch.equal(image, reference_render(polygon))
@@ -113,7 +140,7 @@ def test_splits_are_deterministic_and_disjoint_draws(small_splits):
 def test_dataset_is_cached_and_reused(small_splits, tmp_path, monkeypatch):
     spec = DATASETS.get("polygons")
     train = spec.load(tmp_path, "train", False)
-    path = tmp_path / "polygons" / f"polygons-v1-seed{polygons_module.POLYGONS_SEED}.npz"
+    path = tmp_path / "polygons" / f"polygons-v2-seed{polygons_module.POLYGONS_SEED}-sides3.npz"
     assert path.is_file() and list(path.parent.iterdir()) == [path], "no temporary file left behind"
     assert len(train) == 40 and train[0].shape == (1, 28, 28) and train[0].dtype == torch.float32
     written = path.stat().st_mtime_ns
@@ -125,6 +152,20 @@ def test_dataset_is_cached_and_reused(small_splits, tmp_path, monkeypatch):
     again = spec.load(tmp_path, "train", False)
     assert torch.equal(again.data, train.data) and path.stat().st_mtime_ns == written
     assert len(spec.load(tmp_path, "holdout", False)) == 8
+
+
+def test_the_module_serves_the_vertex_counts_asked_for_from_one_cache_file_each(small_splits, tmp_path):
+    triangles = GANDataModule("polygons", data_dir=str(tmp_path)).split("train").data
+    mixed = GANDataModule("polygons", data_dir=str(tmp_path), polygon_sides=[7, 6, 5, 4, 3]).split("train").data
+    seed = polygons_module.POLYGONS_SEED
+    assert sorted(path.name for path in (tmp_path / "polygons").iterdir()) == [
+        f"polygons-v2-seed{seed}-sides3-4-5-6-7.npz",
+        f"polygons-v2-seed{seed}-sides3.npz",
+    ]
+    expected = {sides: polygons_module.build_polygon_splits(seed, sides)["train"] for sides in ((3,), MIXED)}
+    np.testing.assert_array_equal(triangles.numpy(), expected[(3,)])
+    np.testing.assert_array_equal(mixed.numpy(), expected[MIXED])
+    assert not np.array_equal(expected[(3,)], expected[MIXED])
 
 
 def test_cache_goes_to_lightning_gans_data_then_xdg_cache(small_splits, tmp_path, monkeypatch):

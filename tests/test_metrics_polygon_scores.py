@@ -20,6 +20,7 @@ from lightning_gans.metrics.polygon_scores import (
     nearest_reference_distances,
     polygon_precision_recall,
 )
+from lightning_gans.synthetic_evaluation import polygon_threshold
 
 Z_DIM = 8
 PIXELS = 28 * 28
@@ -121,6 +122,20 @@ def test_threshold_covers_its_quantile_of_the_calibration_set(
     distances = nearest_reference_distances(calibration, reference)
     assert (distances <= threshold).double().mean().item() == pytest.approx(0.99, abs=1e-3)
     assert 0 < threshold < 0.5
+
+
+def test_thresholds_are_cached_per_vertex_counts(
+    calibration: Tensor, reference: Tensor, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    triangles = polygon_threshold(reference[:300], calibration[:50], [3])
+    mixed = polygon_threshold(reference[300:600], calibration[50:100], [7, 6, 5, 4, 3])
+    assert triangles == pytest.approx(calibrate_threshold(calibration[:50], reference[:300]), abs=1e-12)
+    assert mixed == pytest.approx(calibrate_threshold(calibration[50:100], reference[300:600]), abs=1e-12)
+    assert mixed != triangles
+    names = sorted(path.name for path in (tmp_path / "lightning_gans" / "reference").iterdir())
+    assert names == ["polygons-threshold-v1-sides3-4-5-6-7-q0.99.npz", "polygons-threshold-v1-sides3-q0.99.npz"]
+    assert polygon_threshold(calibration[:1], calibration[:1], [3]) == triangles  # read back, not recalibrated
 
 
 def test_unseen_real_polygons_are_precise_and_noise_is_not(

@@ -1,19 +1,28 @@
 """The paper's synthetic convex polygons: 28x28 gray images of one black convex polygon on white.
 
-Vertices: the circle around the image centre is cut into n equal arcs (n uniform in {3, ..., 7}) and one
-vertex is drawn uniformly in each arc, keeping MIN_GAP radians from the arc's ends so that consecutive
-vertices are at least MIN_GAP apart (no sliver edges). Points on a circle taken in angular order always
-form a convex polygon. The whole polygon is rotated by U[-MAX_ROTATION, MAX_ROTATION], scaled to radius
-0.75 * half the image width, and shifted so that its bounding box is centred in the image.
+By default every polygon is a triangle, as in the paper's reference code (google/compare_gan, whose
+convex-polygon experiment runs on its "triangles" dataset). The vertex counts are an option (`sides`,
+`--data.polygon_sides` on the CLI): each polygon draws its n uniformly from the given set, e.g. (3, ..., 7)
+for a mix of triangles to heptagons (exactly the data of CACHE_VERSION 1, which had that mix built in), (4,)
+for quadrilaterals.
+
+Vertices: the circle around the image centre is cut into n equal arcs and one vertex is drawn uniformly
+in each arc, keeping MIN_GAP radians from the arc's ends so that consecutive vertices are at least MIN_GAP
+apart (no sliver edges). Points on a circle taken in angular order always form a convex polygon. The whole
+polygon is rotated by U[-MAX_ROTATION, MAX_ROTATION], scaled to radius 0.75 * half the image width, and shifted
+so that its bounding box is centred in the image.
 
 Rendering is anti-aliased by 8x8 supersampling: a pixel's value is 1 minus the fraction of its 64
 subpixel centres inside the polygon, so edges are gray. The dataset is a pure function of POLYGONS_SEED
-and is cached on disk after the first build.
+and the vertex counts, and is cached on disk after the first build, in one file per set of vertex counts.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from functools import partial
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -26,30 +35,61 @@ from lightning_gans.data.errors import DatasetFileError
 
 POLYGONS_SEED = 2018
 SPLIT_SIZES = {"train": 60_000, "test": 10_000, "holdout": 10_000}
-MIN_SIDES, MAX_SIDES = 3, 7
 MIN_GAP = 0.2
+DEFAULT_SIDES = (3,)
+"""Triangles: the reference code's experiment."""
+MIN_SIDES = 3
+MAX_SIDES = int(math.pi / MIN_GAP)
+"""15: up to here each vertex still ranges over at least MIN_GAP of its arc (the arc is at least 2 MIN_GAP), so
+polygons stay random shapes rather than nearly regular ones; past 31 the arcs would be shorter than MIN_GAP."""
 MAX_ROTATION = math.pi / 12
 RADIUS_FRACTION = 0.75
 IMAGE_SIZE = 28
 SUPERSAMPLE = 8
-CACHE_VERSION = 1  # bump when the geometry or rendering changes, so stale caches are not reused
+CACHE_VERSION = 2  # bump when the geometry or rendering changes, so stale caches are not reused
 _RENDER_CHUNK = 2048  # polygons per vectorised pass: bounds memory to tens of MB
 
 
-def polygon_vertices(count: int, generator: torch.Generator, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """Random convex polygons as (count, MAX_SIDES, 2) float64 (x, y) in pixel units, counter-clockwise.
+def checked_sides(sides: Sequence[int]) -> tuple[int, ...]:
+    """`sides` validated and sorted: the canonical form that draws and names the data, so [4, 3] equals [3, 4].
 
-    The image spans [0, size] on both axes, x to the right and y down. A polygon with n < MAX_SIDES
-    corners repeats its last corner; the zero-length edges this adds do not change its shape, and the
-    fixed width lets a batch of polygons be rendered as one tensor.
+    A count listed twice is refused rather than merged: it would read as a request to draw it twice as often.
     """
-    sides = torch.randint(MIN_SIDES, MAX_SIDES + 1, (count, 1), generator=generator)
-    offsets = torch.rand(count, MAX_SIDES, generator=generator, dtype=torch.float64)
+    allowed = f"vertex counts are integers from {MIN_SIDES} to {MAX_SIDES}, each listed once"
+    if isinstance(sides, str) or len(sides) == 0:
+        raise ValueError(f"polygon_sides must be a non-empty list of vertex counts, got {sides!r}; {allowed}")
+    for value in sides:
+        if isinstance(value, bool) or not isinstance(value, Integral) or not MIN_SIDES <= value <= MAX_SIDES:
+            raise ValueError(f"polygon_sides: {value!r} is not an allowed vertex count; {allowed}")
+    if len(set(sides)) < len(sides):
+        raise ValueError(f"polygon_sides {list(sides)} lists a vertex count more than once; {allowed}")
+    return tuple(sorted(int(value) for value in sides))
+
+
+def sides_tag(sides: Sequence[int]) -> str:
+    """The vertex counts as they appear in cache file names, e.g. "sides3" or "sides3-4-5-6-7"."""
+    return "sides" + "-".join(str(value) for value in checked_sides(sides))
+
+
+def polygon_vertices(
+    count: int, generator: torch.Generator, size: int = IMAGE_SIZE, sides: Sequence[int] = DEFAULT_SIDES
+) -> torch.Tensor:
+    """Random convex polygons as (count, max(sides), 2) float64 (x, y) in pixel units, counter-clockwise.
+
+    Each polygon's vertex count is drawn uniformly from `sides`. The image spans [0, size] on both axes, x to
+    the right and y down. A polygon with fewer than max(sides) corners repeats its last corner; the zero-length
+    edges this adds do not change its shape, and the fixed width lets a batch of polygons be rendered as one
+    tensor. With sides (3, ..., 7) the draws are those of CACHE_VERSION 1, which had that range built in.
+    """
+    choices = checked_sides(sides)
+    width = choices[-1]
+    corners = torch.tensor(choices)[torch.randint(len(choices), (count, 1), generator=generator)]
+    offsets = torch.rand(count, width, generator=generator, dtype=torch.float64)
     rotation = (2 * torch.rand(count, 1, generator=generator, dtype=torch.float64) - 1) * MAX_ROTATION
-    arc = 2 * math.pi / sides
-    slot = torch.arange(MAX_SIDES)
+    arc = 2 * math.pi / corners
+    slot = torch.arange(width)
     angles = slot * arc + MIN_GAP / 2 + offsets * (arc - MIN_GAP) + rotation
-    angles = torch.where(slot < sides, angles, angles.gather(1, sides - 1))
+    angles = torch.where(slot < corners, angles, angles.gather(1, corners - 1))
     radius = RADIUS_FRACTION * size / 2
     points = radius * torch.stack((angles.cos(), angles.sin()), dim=-1)
     box_centre = (points.amax(dim=1) + points.amin(dim=1)) / 2
@@ -98,24 +138,34 @@ def _render_chunk(vertices: torch.Tensor, size: int, supersample: int) -> torch.
     return 1 - covered.float() / supersample**2
 
 
-def build_polygon_splits(seed: int = POLYGONS_SEED) -> dict[str, np.ndarray]:
+def build_polygon_splits(seed: int = POLYGONS_SEED, sides: Sequence[int] = DEFAULT_SIDES) -> dict[str, np.ndarray]:
     """All splits from one generator, in a fixed order: uint8 images (N, 1, size, size) per split."""
     generator = torch.Generator().manual_seed(seed)
     total = sum(SPLIT_SIZES.values())
-    images = render_polygons(polygon_vertices(total, generator))
+    images = render_polygons(polygon_vertices(total, generator, sides=sides))
     pixels = (images * 255).round().to(torch.uint8).unsqueeze(1).numpy()
     bounds = np.cumsum([0, *SPLIT_SIZES.values()])
     return {split: pixels[a:b] for split, a, b in zip(SPLIT_SIZES, bounds[:-1], bounds[1:], strict=True)}
 
 
-def polygons_cache_path(data_dir: Path | None, seed: int = POLYGONS_SEED) -> Path:
-    return locations.writable_data_dir(data_dir) / "polygons" / f"polygons-v{CACHE_VERSION}-seed{seed}.npz"
+def polygons_cache_path(data_dir: Path | None, seed: int = POLYGONS_SEED, sides: Sequence[int] = DEFAULT_SIDES) -> Path:
+    """One file per (version, seed, vertex counts): data drawn with different vertex counts never share one."""
+    name = f"polygons-v{CACHE_VERSION}-seed{seed}-{sides_tag(sides)}.npz"
+    return locations.writable_data_dir(data_dir) / "polygons" / name
 
 
-def load_polygons(data_dir: Path | None, split: str, download: bool) -> InMemorySamples:
-    """Generated locally, so `download` has nothing to fetch."""
-    path = polygons_cache_path(data_dir)
-    arrays = load_or_build_npz(path, build_polygon_splits)
+def load_polygons(
+    data_dir: Path | None, split: str, download: bool, sides: Sequence[int] = DEFAULT_SIDES
+) -> InMemorySamples:
+    """Generated locally, so `download` has nothing to fetch.
+
+    `sides` is a keyword beyond the registry's (data_dir, split, download) contract, defaulting to the paper's
+    triangles: GANDataModule binds it (functools.partial) for polygons only, so the other loaders and
+    DatasetSpec keep one signature.
+    """
+    sides = checked_sides(sides)
+    path = polygons_cache_path(data_dir, sides=sides)
+    arrays = load_or_build_npz(path, partial(build_polygon_splits, POLYGONS_SEED, sides))
     images = arrays.get(split)
     expected = (SPLIT_SIZES[split], 1, IMAGE_SIZE, IMAGE_SIZE)
     if images is None or images.dtype != np.uint8 or images.shape != expected:
