@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .search import SPACES
 from .studies import StorageError, open_storage, redact, state_counts
-from .sweep import PRUNERS, SAMPLERS, SweepSettings, open_reruns, open_study, run_worker
+from .sweep import DIVERGED_AT_ATTR, PRUNERS, SAMPLERS, SweepSettings, open_reruns, open_study, run_worker
 
 POLL_SECONDS = 2.0
 
@@ -189,9 +189,10 @@ def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, 
     for code, log in failed:
         print(f"a worker exited with status {code}; its log: {log}", file=sys.stderr)
     counts = state_counts(study)
+    diverged = sum(DIVERGED_AT_ATTR in trial.user_attrs for trial in study.get_trials(states=(TrialState.COMPLETE,)))
     print(
-        f"study {settings.study_name!r}: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.FAIL]} failed, "
-        f"{counts[TrialState.PRUNED]} pruned"
+        f"study {settings.study_name!r}: {counts[TrialState.COMPLETE]} complete ({diverged} of them diverged), "
+        f"{counts[TrialState.FAIL]} failed, {counts[TrialState.PRUNED]} pruned"
     )
     return 1 if failed else 0
 

@@ -6,11 +6,18 @@ whichever worker happens to run which trial. A trial trains one GAN with the pap
 the best value of its objective over its evaluation points (the paper's minimum FD; polygon F1 or mixture modes
 covered on the synthetic sets); each evaluation is also reported as an intermediate value, so the dashboard shows
 learning curves. Running the same sweep again continues it until `trials` trials are complete.
+
+A trial that diverges (a non-finite loss, or a non-finite sample at an evaluation) stops training there and is still
+COMPLETE, as in the reference code, where a checkpoint with NaN samples scores a sentinel and a trial keeps its best
+checkpoint: its value is the best of the evaluations before divergence, or the worst possible value (+inf when the
+objective is minimised, -inf when maximised) if none ran, so it counts as a trial spent and is never the best. The
+step and the reason are kept as the trial attributes `diverged_at` and `divergence`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 import time
@@ -31,7 +38,7 @@ from .nets import BACKBONES
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import direction, resolve_objective
 from .registry import UnknownNameError
-from .schedule import PAPER_EVAL_EVERY, EvaluationSchedule
+from .schedule import EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
 from .studies import EVALUATIONS_ATTR, Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
 
@@ -53,7 +60,7 @@ class SweepSettings:
     storage: str | None = None
     seed: int = 0
     eval_samples: int = 10_000
-    eval_every: int = PAPER_EVAL_EVERY
+    eval_every: int | None = None
     extractor: str = "auto"
     backbone: str = "infogan"
     objective: str = OBJECTIVE_AUTO
@@ -82,7 +89,7 @@ class SweepSettings:
         for name, shown in (
             ("target_trials", "TRIALS"),
             ("eval_samples", "EVAL_SAMPLES"),
-            ("eval_every", "eval_every"),
+            ("evaluation_interval", "eval_every"),
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{shown}={getattr(self, name)!r} is not allowed; it must be an integer >= 1")
@@ -109,6 +116,11 @@ class SweepSettings:
     @property
     def training_steps(self) -> int:
         return self.steps or DATASETS.get(self.dataset).paper_steps
+
+    @property
+    def evaluation_interval(self) -> int:
+        """The dataset's (every 5 of the reference's epochs) unless --eval-every says otherwise."""
+        return self.eval_every if self.eval_every is not None else DATASETS.get(self.dataset).paper_eval_every
 
     @property
     def run_root(self) -> Path:
@@ -176,6 +188,7 @@ def study_record(settings: SweepSettings) -> dict[str, Any]:
         "dataset": settings.dataset,
         "space": settings.space,
         "steps": settings.training_steps,
+        "eval_every": settings.evaluation_interval,
         "eval_samples": settings.eval_samples,
         "backbone": settings.backbone,
         "objective": settings.objective_name,
@@ -183,6 +196,18 @@ def study_record(settings: SweepSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "precision": settings.precision,
     }
+
+
+DIVERGED_AT_ATTR = "diverged_at"
+DIVERGENCE_ATTR = "divergence"
+
+
+def unscored_value(direction: str) -> float:
+    """The value of a trial that diverged before its first evaluation: the worst possible, never a study's best.
+
+    Optuna keeps infinite values in journal and RDB storages alike, and optuna-dashboard shows them as "inf".
+    """
+    return math.inf if direction == "minimize" else -math.inf
 
 
 class ReportEvaluations(pl.Callback):
@@ -198,12 +223,15 @@ class ReportEvaluations(pl.Callback):
         self.schedule = schedule
         self.evaluations: list[dict[str, float]] = []
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        # Known once the schedule's setup chose the extractor; kept even if the trial diverges before it is scored.
+        if self.schedule.selection_key is not None:
+            self.trial.set_user_attr("objective", self.schedule.selection_key)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         key = self.schedule.selection_key
         if key is None or self.schedule.last_step != pl_module.d_step:
             return
-        if not self.evaluations:
-            self.trial.set_user_attr("objective", key)  # known once the extractor is; kept even if the trial fails
         self.evaluations.append({"step": pl_module.d_step, **self.schedule.last_scores})
         self.trial.set_user_attr(EVALUATIONS_ATTR, self.evaluations)
         self.trial.report(self.schedule.last_scores[key], pl_module.d_step)
@@ -229,7 +257,10 @@ def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[
 
 
 def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
-    """Trains the trial's GAN and returns its objective's best value; the other scores become trial attributes."""
+    """Trains the trial's GAN and returns its objective's best value; the other scores become trial attributes.
+
+    Divergence ends training, not the trial (see the module docstring).
+    """
     arguments = trial_arguments(trial, settings.loss, settings.space)
     seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", trial.number))
     pl.seed_everything(seed, verbose=False)
@@ -243,15 +274,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         compile=settings.compile,
         **arguments,
     )
-    schedule = EvaluationSchedule(
-        every_n_steps=settings.eval_every,
-        samples=settings.eval_samples,
-        extractor=settings.extractor,
-        kid_subset_size=min(1000, settings.eval_samples),
-        objective=settings.objective_name,
-        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
-        keep_step_checkpoints=False,
-    )
+    schedule = trial_schedule(settings)
     trainer = pl.Trainer(
         **TRAINER_DEFAULTS,
         accelerator=settings.accelerator,
@@ -262,10 +285,17 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         logger=trial_loggers(settings, trial, arguments),
         callbacks=[schedule, ReportEvaluations(trial, schedule)],
     )
-    trainer.fit(model, datamodule=data)
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.experiment.finish()
+    try:
+        trainer.fit(model, datamodule=data)
+    except DivergedError as divergence:
+        trial.set_user_attr(DIVERGED_AT_ATTR, divergence.step)
+        trial.set_user_attr(DIVERGENCE_ATTR, f"{divergence.what} is not finite")
+        if schedule.best_score is None:
+            return unscored_value(settings.direction)
+    finally:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.finish()
     if schedule.best_score is None:
         raise RuntimeError(
             f"trial {trial.number} produced no score: no evaluation ran (extractor {settings.extractor!r})"
@@ -278,6 +308,19 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         if key.startswith("eval/") and not key.startswith("eval/best_"):
             trial.set_user_attr(key, float(value))
     return schedule.best_score
+
+
+def trial_schedule(settings: SweepSettings) -> EvaluationSchedule:
+    """A trial's evaluations: at the dataset's interval (the reference's), scored as the study says."""
+    return EvaluationSchedule(
+        every_n_steps=settings.evaluation_interval,
+        samples=settings.eval_samples,
+        extractor=settings.extractor,
+        kid_subset_size=min(1000, settings.eval_samples),
+        objective=settings.objective_name,
+        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
+        keep_step_checkpoints=False,
+    )
 
 
 def run_worker(settings: SweepSettings) -> int:
@@ -307,12 +350,9 @@ def run_worker(settings: SweepSettings) -> int:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings) -> None:
-    """Runs one trial and records its outcome; divergence and pruning are outcomes, other errors stop the worker."""
+    """Runs one trial and records its outcome: a value (divergence too) or PRUNED; other errors stop the worker."""
     try:
         value = run_trial(trial, settings)
-    except DivergedError as error:
-        trial.set_user_attr("fail_reason", str(error))
-        study.tell(trial, state=TrialState.FAIL)
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
     except BaseException as error:
@@ -337,6 +377,10 @@ def open_reruns(settings: SweepSettings, storage: StudyStorage, source_name: str
     if not complete:
         raise ValueError(f"study {source_name!r} has no complete trial to re-run")
     best = source.best_trial  # Optuna picks by the study's direction (polygon F1 and mixture modes are maximised)
+    if not math.isfinite(best.value):
+        raise ValueError(
+            f"every complete trial of {source_name!r} diverged before its first evaluation: nothing to re-run"
+        )
     with storage.claim_lock(settings.study_name):
         study = optuna.create_study(
             study_name=settings.study_name,

@@ -3,10 +3,12 @@
 Studies are created by `open_study`/`open_reruns` (study attributes, the authors' trial enqueued, the seeded random
 sampler), parameters are drawn by `trial_arguments` from the real search spaces, and each trial records what
 `run_trial` records: intermediate objective values, an `evaluations` list, the last scores, best step, and, for a
-diverged trial, FAIL with its reason. Each study is judged by the key its own objective resolves to (FD, polygon F1,
-mixture modes), as run_trial would judge it. The scores are synthetic but follow the parameters (a bad learning rate
-is worse), so sensitivity plots have something to show. `expected` summaries are computed here from the values
-written, so tests can compare what analysis reports with what the storage holds.
+diverged trial, COMPLETE with its best score before divergence (the worst possible value if it had none) and the step
+and reason of divergence; a trial that failed for another reason is FAIL with its reason. Each study is judged by the
+key its own objective resolves to (FD, polygon F1, mixture modes), as run_trial would judge it. The scores are
+synthetic but follow the parameters (a bad learning rate is worse), so sensitivity plots have something to show.
+`expected` summaries are computed here from the values written, so tests can compare what analysis reports with what
+the storage holds.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from lightning_gans.data.mixtures import MIXTURES
 from lightning_gans.evaluation import score_key
 from lightning_gans.search import trial_arguments
 from lightning_gans.studies import EVALUATIONS_ATTR, open_storage
-from lightning_gans.sweep import SweepSettings, open_reruns, open_study
+from lightning_gans.sweep import SweepSettings, open_reruns, open_study, unscored_value
 from lightning_gans.synthetic_evaluation import MIXTURE_MEASURE, POLYGON_MEASURE
 
 SAMPLES = 2000
@@ -33,7 +35,7 @@ F1_KEY = f"eval/f1_polygons_n{SAMPLES}"  # the polygons' objective (maximised)
 MODES_KEY = f"eval/modes_points_n{SAMPLES}"  # the mixtures' objective (maximised)
 MEASURES = {"polygons": POLYGON_MEASURE, **dict.fromkeys(MIXTURES, MIXTURE_MEASURE)}
 """Where a dataset's objective is measured, when not in the domain features."""
-# (loss, dataset, space, trials); wgan_gp wide has two diverged trials, began wide one trial still running.
+# (loss, dataset, space, trials); wgan_gp wide has two diverged trials, began wide one failed and one running.
 SWEEPS = (
     ("ns_gan", "fashion_mnist", "wide", 10),
     ("ns_gan", "fashion_mnist", "narrow", 6),
@@ -47,6 +49,7 @@ SWEEPS = (
 POLYGON_SCORES = ("precision", "recall", "f1")
 DIVERGED = {("wgan_gp", "wide"): (3, 7)}  # trial 3 diverges after one evaluation, trial 7 before any
 RUNNING = {("began", "wide"): (7,)}
+FAILED = {("began", "wide"): (5,)}
 RERUN_SEEDS = 5
 LOSS_QUALITY = {"ns_gan": 60.0, "wgan_gp": 70.0, "began": 90.0}
 DUPLICATE_FREE_FD = 77.0
@@ -128,16 +131,16 @@ def record(
     """What run_trial/ReportEvaluations/tell leave in the storage for one trial judged by `key`."""
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     kept = evaluations[:1] if diverge else evaluations
-    if kept:
-        trial.set_user_attr("objective", key)
+    trial.set_user_attr("objective", key)  # set when training starts, before any evaluation
     for count in range(1, len(kept) + 1):
         trial.set_user_attr(EVALUATIONS_ATTR, kept[:count])
         trial.report(kept[count - 1][key], kept[count - 1]["step"])
     if diverge:
-        step = kept[-1]["step"] + 17 if kept else 17
-        trial.set_user_attr("fail_reason", f"diverged at step {step}: a non-finite discriminator loss")
-        study.tell(trial, state=TrialState.FAIL)
-        return
+        trial.set_user_attr("diverged_at", kept[-1]["step"] + 17 if kept else 17)
+        trial.set_user_attr("divergence", "the discriminator loss is not finite")
+        if not kept:
+            study.tell(trial, unscored_value("maximize" if maximize else "minimize"))
+            return
     best = (max if maximize else min)(kept, key=lambda scores: scores[key])
     trial.set_user_attr("best_step", best["step"])
     trial.set_user_attr("run_dir", f"runs/sweeps/{study.study_name}/trial-{trial.number:04d}/version_0")
@@ -173,6 +176,10 @@ def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int
             trial.report(999.0, EVAL_STEPS[0])  # a trial in progress: one evaluation reported, not told yet
             continue
         evaluations = synthetic_scores(loss, dataset, arguments, rng)
+        if number in FAILED.get((loss, space), ()):
+            trial.set_user_attr("fail_reason", "RuntimeError: trial 5 produced no score: no evaluation ran")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
         record(study, trial, [] if number == 7 and number in diverged else evaluations, number in diverged, key)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lightning_gans.analysis.budget import bootstrap_minimum, expected_minimum
+from lightning_gans.analysis.budget import bootstrap_minimum, expected_minimum, quantiles, unscored_probability
 
 SMALL = [31.5, 12.25, 47.0, 12.25, 25.75]  # includes a tie at the minimum
 
@@ -88,7 +88,10 @@ def test_bootstrap_mean_within_four_standard_errors(replace, ks):
 def test_bands_contain_the_mean_and_shrink_to_the_minimum(replace):
     values = fid_like()
     frame = bootstrap_minimum(values, replace=replace)
-    assert frame.columns.tolist() == ["k", "mean", "lower", "upper", "exact", "trials"]
+    assert frame.columns.tolist() == [
+        "k", "mean", "lower", "upper", "exact", "unscored", "trials", "unscored_trials"
+    ]  # fmt: skip
+    assert (frame["unscored"] == 0).all() and (frame["unscored_trials"] == 0).all()
     assert frame["k"].tolist() == list(range(1, values.size + 1))
     assert (frame["trials"] == values.size).all()
     # Holds for k <= n here; at much larger k with replacement the upper quantile reaches the minimum while the
@@ -134,11 +137,62 @@ def test_empty_study_is_rejected():
         bootstrap_minimum(np.array([]))
 
 
-def test_non_finite_values_are_counted_and_rejected():
-    with pytest.raises(ValueError, match=r"2 of 5 values are not finite.*failed or diverged trials must be excluded"):
-        expected_minimum([30.0, np.nan, 40.0, np.inf, 50.0], 1)
-    with pytest.raises(ValueError, match="1 of 3 values are not finite"):
+def test_nan_and_minus_infinity_are_counted_and_rejected():
+    with pytest.raises(ValueError, match=r"2 of 5 values are nan or -inf; a trial that diverged before any evaluation"):
+        expected_minimum([30.0, np.nan, 40.0, -np.inf, 50.0], 1)
+    with pytest.raises(ValueError, match="1 of 3 values are nan or -inf"):
         bootstrap_minimum([30.0, 40.0, -np.inf])
+
+
+# A study with two trials that diverged before their first evaluation (+inf: tried, never best).
+UNSCORED = [31.5, math.inf, 12.25, 47.0, math.inf]
+
+
+def brute_force(draws) -> tuple[float, float]:
+    """(mean best FD over the draws that scored, share of draws that scored nothing), by enumeration."""
+    minima = [min(draw) for draw in draws]
+    scored = [value for value in minima if math.isfinite(value)]
+    return (float(np.mean(scored)) if scored else math.nan), 1 - len(scored) / len(minima)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("replace", [True, False])
+def test_unscored_trials_are_tried_and_never_best_exactly(k, replace):
+    draws = itertools.product(UNSCORED, repeat=k) if replace else itertools.combinations(UNSCORED, k)
+    mean, unscored = brute_force(list(draws))
+    assert expected_minimum(UNSCORED, k, replace=replace) == pytest.approx(mean, rel=1e-12)
+    assert unscored_probability(UNSCORED, k, replace=replace) == pytest.approx(unscored, rel=1e-12, abs=1e-15)
+    # By hand for one draw: 2 of 5 trials unscored; the others' mean is (31.5 + 12.25 + 47) / 3.
+    if k == 1:
+        assert (mean, unscored) == (pytest.approx(90.75 / 3), pytest.approx(0.4))
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_bootstrap_with_unscored_trials_agrees_with_the_exact_curve(replace):
+    values = np.concatenate([fid_like(20), np.full(10, np.inf)])
+    frame = bootstrap_minimum(values, draws=4000, seed=3, replace=replace)
+    assert (frame["unscored_trials"] == 10).all() and (frame["trials"] == 30).all()
+    assert frame["unscored"].iloc[0] == pytest.approx(1 / 3)
+    # One draw: a third of the searches come away with nothing, so the band's upper end is infinite.
+    assert frame["upper"].iloc[0] == math.inf and math.isfinite(frame["lower"].iloc[0])
+    scored = frame[frame["unscored"] < 0.5]
+    assert np.allclose(scored["mean"], scored["exact"], rtol=0.03)
+    assert frame["upper"].iloc[-1] < math.inf  # with many trials some always score
+
+
+def test_a_study_where_everything_diverged_has_no_expected_best():
+    frame = bootstrap_minimum([math.inf, math.inf], draws=50)
+    assert frame["mean"].isna().all() and frame["exact"].isna().all()
+    assert (frame["unscored"] == 1.0).all() and (frame["upper"] == math.inf).all()
+    assert math.isnan(expected_minimum([math.inf], 1)) and unscored_probability([math.inf], 3) == 1.0
+
+
+def test_quantiles_treat_infinity_as_an_outcome():
+    samples = np.array([[1.0, 30.0], [2.0, np.inf], [3.0, np.inf], [50.0, 40.0]])
+    result = quantiles(samples, [0.1, 0.5, 0.9], axis=0)
+    assert result[:, 0] == pytest.approx(np.quantile(samples[:, 0], [0.1, 0.5, 0.9]), rel=1e-15)
+    # Sorted [30, 40, inf, inf]: 0.1 interpolates between 30 and 40; 0.5 between 40 and inf.
+    assert result[0, 1] == pytest.approx(33.0) and result[1, 1] == result[2, 1] == math.inf
 
 
 def test_values_must_be_one_dimensional():

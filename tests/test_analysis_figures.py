@@ -6,6 +6,8 @@ a trial fails here even if the frame code has the same mistake.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import Counter
 
 import matplotlib
@@ -58,13 +60,19 @@ def close_figures():
     plt.close("all")
 
 
-def states(stored: list[optuna.Study], dataset: str, reruns: bool, state: TrialState) -> Counter:
-    """Trials in `state` per loss on `dataset`, among rerun studies or among searches, as Optuna reads them."""
+def states(stored: list[optuna.Study], dataset: str, reruns: bool, state: TrialState, scored: bool = True) -> Counter:
+    """Trials in `state` per loss on `dataset`, among rerun studies or among searches, as Optuna reads them.
+
+    With `scored`, complete trials that diverged before any evaluation (value +-inf, nothing to draw) are left out.
+    """
     counts: Counter = Counter()
     for study in stored:
         attrs = study.user_attrs
         if attrs["dataset"] == dataset and (attrs.get("rerun_of") is not None) == reruns:
-            counts[attrs["loss"]] += sum(trial.state == state for trial in study.trials)
+            counts[attrs["loss"]] += sum(
+                trial.state == state and not (scored and trial.value is not None and math.isinf(trial.value))
+                for trial in study.trials
+            )
     return +counts
 
 
@@ -132,7 +140,8 @@ def test_fid_distributions_show_every_completed_search_trial_per_loss(trials, st
     check_labels(figure)
     by_title = panels(figure)
     assert list(by_title) == ["Fashion-MNIST"]  # the polygon studies are judged by F1, not FD
-    expected_ticks = {"Fashion-MNIST": ["NS GAN", "WGAN GP\n2 failed", "BEGAN"]}
+    # WGAN-GP: trial 3 diverged after its first evaluation (a point at that score), trial 7 before any (no point).
+    expected_ticks = {"Fashion-MNIST": ["NS GAN", "WGAN GP\n2 diverged, 1 unscored", "BEGAN\n1 failed"]}
     for dataset, title in (("fashion_mnist", "Fashion-MNIST"),):
         ax = by_title[title]
         assert tick_labels(ax) == expected_ticks[title]
@@ -156,19 +165,35 @@ def test_fid_distributions_give_each_objective_its_own_panel(trials):
 def test_budget_frame_starts_at_the_mean_and_counts_the_completed_trials(trials, stored):
     budget = figures.budget_frame(trials, draws=4000, seed=1)
     expected_columns = ["study", "loss", "dataset", "space", "objective", "k", "mean", "lower", "upper", "exact"]
-    assert budget.columns.tolist() == [*expected_columns, "trials"]
+    assert budget.columns.tolist() == [*expected_columns, "unscored", "trials", "unscored_trials"]
     searches = [  # the polygon and mixture studies are judged by F1 and modes: no budget curve of FD
         study for study in stored if study.user_attrs.get("rerun_of") is None and study.user_attrs["objective"] == "fd"
     ]
     assert sorted(budget["study"].unique()) == sorted(study.study_name for study in searches)
     for study in searches:
         values = [trial.value for trial in study.trials if trial.state == TrialState.COMPLETE]
+        scored = [value for value in values if math.isfinite(value)]
         curve = budget[budget["study"] == study.study_name]
         first = curve[curve["k"] == 1].iloc[0]
-        assert first["exact"] == pytest.approx(sum(values) / len(values), rel=1e-12)
-        assert first["mean"] == pytest.approx(sum(values) / len(values), rel=0.03)
+        assert first["exact"] == pytest.approx(sum(scored) / len(scored), rel=1e-12)
+        assert first["mean"] == pytest.approx(sum(scored) / len(scored), rel=0.03)
+        assert first["unscored"] == pytest.approx(1 - len(scored) / len(values), abs=1e-15)
         assert (curve["trials"] == len(values)).all() and curve["k"].max() == len(values)
         assert curve["mean"].is_monotonic_decreasing
+
+
+def test_a_budget_curve_counts_diverged_trials_as_tried_exactly(trials, stored):
+    """The WGAN-GP search holds a trial that diverged after one evaluation and one that diverged before any."""
+    (study,) = [s for s in stored if s.study_name == "wgan_gp-fashion_mnist-wide"]
+    values = [trial.value for trial in study.trials if trial.state == TrialState.COMPLETE]
+    assert math.inf in values and len(values) == 10  # all ten tried, the unscored one among them
+    curve = figures.budget_frame(trials, draws=200).query("study == 'wgan_gp-fashion_mnist-wide'").set_index("k")
+    for k in (1, 2, 3):
+        minima = [min(draw) for draw in itertools.product(values, repeat=k)]  # every k-tuple of trials, by brute force
+        scored = [value for value in minima if math.isfinite(value)]
+        assert curve.loc[k, "exact"] == pytest.approx(sum(scored) / len(scored), rel=1e-12)
+        assert curve.loc[k, "unscored"] == pytest.approx(1 - len(scored) / len(minima), rel=1e-12)
+    assert curve.loc[1, "unscored"] == pytest.approx(0.1) and curve.loc[3, "unscored"] == pytest.approx(0.001)
 
 
 def test_budget_curves_draw_a_line_per_loss_in_its_colour(trials):
@@ -226,7 +251,8 @@ def test_sensitivity_has_a_panel_per_varied_parameter_on_its_scale(trials):
     assert tick_labels(by_parameter["discriminator steps per generator step"]) == ["1", "5"]
     assert tick_labels(by_parameter["batch norm in D"]) == ["no", "yes"]
     fashion = trials[(trials["dataset"] == "fashion_mnist") & trials["rerun_of"].isna()]
-    complete = Counter(fashion.loc[fashion["state"] == "COMPLETE", "loss"])
+    scored = (fashion["state"] == "COMPLETE") & fashion["value"].map(math.isfinite)  # unscored: no FD to place
+    complete = Counter(fashion.loc[scored, "loss"])
     for ax in figure.axes:
         assert one_line(ax.get_ylabel()) == FD_LABEL
     assert points_per_loss(by_parameter["learning rate"]) == complete
@@ -253,7 +279,7 @@ def test_polygon_scores_plot_precision_recall_and_f1(trials, stored):
     assert scatter.get_xlabel().startswith("Precision (polygons, 2,000 samples)\nshare of samples")
     assert scatter.get_ylabel().startswith("Recall (polygons, 2,000 samples)\nshare of test polygons")
     assert one_line(f1.get_ylabel()) == "F1 (polygons, 2,000 samples)"
-    assert tick_labels(f1) == ["NS GAN", "WGAN GP\n1 failed"]
+    assert tick_labels(f1) == ["NS GAN", "WGAN GP\n1 diverged"]
     complete = states(stored, "polygons", reruns=False, state=TrialState.COMPLETE)
     assert points_per_loss(scatter) == points_per_loss(f1) == complete
 

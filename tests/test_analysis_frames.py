@@ -62,7 +62,14 @@ def test_per_trial_keeps_the_scores_of_the_evaluation_that_gave_the_value(storag
     trials = per_trial(frame)
     studies = stored_studies(storage)
     assert len(trials) == sum(len(study.trials) for study in studies.values())
-    complete = trials[trials["state"] == "COMPLETE"]
+    done = trials[trials["state"] == "COMPLETE"]
+    unscored = done[~np.isfinite(done["value"])]  # diverged before any evaluation: +inf, no scores, one row
+    assert unscored["step"].isna().all() and (unscored["value"] == math.inf).all()
+    assert list(zip(unscored["study"], unscored["trial"], unscored["diverged_at"], strict=True)) == [
+        ("wgan_gp-fashion_mnist-wide", 7, 17)
+    ]
+    assert unscored["divergence"].tolist() == ["the discriminator loss is not finite"]
+    complete = done[np.isfinite(done["value"])]
     assert all(row[row["objective"]] == row["value"] for _, row in complete.iterrows())
     assert set(complete["objective"]) == {FD_KEY, F1_KEY, MODES_KEY}
     for _, row in complete.iterrows():

@@ -3,6 +3,7 @@
 Every number checked here is recomputed from the Optuna storage itself, not from the frame the code built.
 """
 
+import math
 import statistics
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def best_scores(stored: dict[str, list[optuna.trial.FrozenTrial]], dataset: str,
     for name, trials in stored.items():
         if name.startswith(f"{loss}-{dataset}-") and not name.endswith("-reruns"):
             for trial in trials:
-                if trial.state == TrialState.COMPLETE:
+                if trial.state == TrialState.COMPLETE and math.isfinite(trial.value):  # unscored: no evaluation
                     objective = trial.user_attrs["objective"]
                     best = next(e for e in trial.user_attrs["evaluations"] if e[objective] == trial.value)
                     scores.append(best[key])
@@ -80,6 +81,7 @@ def test_study_summary_equals_the_storage(storage, stored):
         row = summary.loc[name]
         assert row["complete"] == len(values)
         assert row["failed"] == sum(trial.state == TrialState.FAIL for trial in trials)
+        assert row["diverged"] == sum("diverged_at" in trial.user_attrs for trial in trials)
         assert row["running"] == sum(trial.state == TrialState.RUNNING for trial in trials)
         assert row["best"] == best_value(name, trials)
         assert row["median"] == pytest.approx(statistics.median(values), rel=1e-12)
@@ -91,7 +93,12 @@ def test_study_summary_equals_the_storage(storage, stored):
         else:
             assert trials[0].user_attrs["authors_setting"] is True
             assert row["authors"] == trials[0].value
-    assert summary.loc["wgan_gp-fashion_mnist-wide", "failed"] == 2
+    # Diverged trials are complete and counted: one kept its first evaluation's FD, one had none (+inf).
+    assert summary.loc["wgan_gp-fashion_mnist-wide", ["complete", "diverged", "unscored", "failed"]].tolist() == [
+        10, 2, 1, 0
+    ]  # fmt: skip
+    assert summary.loc["wgan_gp-fashion_mnist-wide", "q75"] < math.inf  # 1 of 10 at +inf: the quartiles stay finite
+    assert summary.loc["began-fashion_mnist-wide", "failed"] == 1
     assert summary.loc["began-fashion_mnist-wide", "running"] == 1
 
 
@@ -122,7 +129,8 @@ def test_report_prints_the_summary_and_exports_the_frame(storage, stored, tmp_pa
     assert result.returncode == 0, result.stderr
     values = complete_values(stored["wgan_gp-fashion_mnist-wide"])
     median = statistics.median(values)
-    assert f"| wgan_gp-fashion_mnist-wide | {len(values)} | 2 | {min(values):.1f} | {median:.1f} |" in result.stdout
+    row = f"| wgan_gp-fashion_mnist-wide | {len(values)} | 2 | 1 | 0 | {min(values):.1f} | {median:.1f} |"
+    assert row in result.stdout  # complete, diverged (one of them unscored), failed, best, median
     assert "ns_gan-fashion_mnist-wide |" not in result.stdout  # only the chosen studies
     assert "eval/fd_domain_n2000 = FD (domain features, 2,000 samples)" in result.stdout
     rerun_values = complete_values(stored["wgan_gp-fashion_mnist-wide-reruns"])
@@ -186,7 +194,9 @@ def test_notebooks_execute_headless_into_figures_tables_and_html(storage, stored
     budget = pd.read_csv(output / "tables" / "budget.csv")
     first = budget[(budget["study"] == "wgan_gp-fashion_mnist-wide") & (budget["k"] == 1)].iloc[0]
     values = complete_values(stored["wgan_gp-fashion_mnist-wide"])
-    assert first["exact"] == pytest.approx(statistics.mean(values), rel=1e-12) and first["trials"] == len(values)
+    scored = [value for value in values if math.isfinite(value)]  # one trial diverged before its first evaluation
+    assert first["exact"] == pytest.approx(statistics.mean(scored), rel=1e-12) and first["trials"] == len(values)
+    assert first["unscored"] == pytest.approx(1 / len(values)) and first["unscored_trials"] == 1
     collapse = pd.read_csv(output / "tables" / "mode_collapse.csv")
     assert collapse.groupby("dataset")["score"].agg(set).to_dict() == {
         "fashion_mnist": {f"eval/{score}_domain_n2000" for score in DOMAIN_COLLAPSE_SCORES},

@@ -1,6 +1,7 @@
 """Sweeps with real worker processes against real storages: exact trial counts, kill/resume, PostgreSQL."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,9 +14,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from lightning_gans.schedule import is_evaluation_step
 from lightning_gans.search import authors_setting
 from lightning_gans.studies import StorageError, open_storage
-from lightning_gans.sweep import SweepSettings, TrialSeededRandomSampler
+from lightning_gans.sweep import SweepSettings, TrialSeededRandomSampler, open_study, study_record, trial_schedule
 
 SCRIPT = Path(sys.executable).with_name("lightning-gans")
 POSTGRES = os.environ.get("LIGHTNING_GANS_TEST_POSTGRES")
@@ -191,7 +193,14 @@ def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier,
     run_sweep(storage, tmp_path, 1, 1, 4, "--wandb")
     offline_runs = list((tmp_path / "sweeps" / "wgan_gp-fashion_mnist-wide" / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1  # one W&B run per trial
-    port = "18431"
+    detail = dashboard_study(storage, port="18431")
+    assert detail["name"] == "wgan_gp-fashion_mnist-wide"
+    assert [t["state"] for t in detail["trials"]] == ["Complete"]
+    assert detail["has_intermediate_values"] is True  # the learning curve the dashboard plots
+
+
+def dashboard_study(storage: str, port: str) -> dict:
+    """The one study of `storage` as optuna-dashboard, started by `make dashboard`, serves it over HTTP."""
     server = subprocess.Popen(
         ["make", "-s", "dashboard", f"STORAGE={storage}", f"PORT={port}"],
         cwd=Path(__file__).resolve().parents[1],
@@ -204,18 +213,15 @@ def test_dashboard_serves_the_study_over_http(tmp_path, quick_domain_classifier,
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
-                    studies = json.load(response)["study_summaries"]
+                    (summary,) = json.load(response)["study_summaries"]
                 break
             except OSError:
                 assert time.time() < deadline, "the dashboard did not start"
                 time.sleep(0.5)
-        assert [s["study_name"] for s in studies] == ["wgan_gp-fashion_mnist-wide"]
-        study_id = studies[0]["study_id"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=5) as response:
-            detail = json.load(response)
-        assert detail["name"] == "wgan_gp-fashion_mnist-wide"
-        assert [t["state"] for t in detail["trials"]] == ["Complete"]
-        assert detail["has_intermediate_values"] is True  # the learning curve the dashboard plots
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=5
+        ) as response:
+            return json.load(response)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -277,3 +283,53 @@ def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
     assert retry.system_attrs["fixed_params"] == {"lr": 5e-5}
     assert retry.user_attrs == {"authors_setting": True, "retry_of": 0}
     assert study.trials[0].state == TrialState.FAIL
+
+
+@pytest.mark.parametrize(("dataset", "every", "steps"), [("celeba", 12_656, 101_250), ("fashion_mnist", 3_906, 15_625)])
+def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, every, steps):
+    settings = SweepSettings(loss="ns_gan", dataset=dataset)
+    schedule = trial_schedule(settings)
+    evaluated = [step for step in range(1, steps + 1) if is_evaluation_step(step, schedule.every_n_steps, steps)]
+    assert settings.training_steps == steps
+    assert evaluated == [*range(every, steps, every), steps]  # every 5 of the reference's epochs, and the last step
+    assert study_record(settings)["eval_every"] == every
+
+
+def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tmp_path):
+    """A real ring8 WGAN sweep: the authors' trial, one that diverges before its first evaluation (lr 1e30: the
+    generator loss of step 0 follows a critic step that made every weight about 1e30) and one after it (lr 1e6: the
+    discriminator loss of step 1 is non-finite, after the step-1 evaluation scored)."""
+    storage, name = str(tmp_path / "optuna.journal"), "wgan-ring8-wide"
+    settings = SweepSettings(loss="wgan", dataset="ring8", backbone="mlp", storage=storage, steps=6, eval_every=1)
+    study = open_study(settings, open_storage(storage))  # the authors' trial is enqueued as trial 0
+    for lr in (1e30, 1e6):
+        study.enqueue_trial({"lr": lr, "beta1": 0.5, "n_disc": 1, "d_batch_norm": False, "clip": 1e30})
+    options = ("--dataset", "ring8", "--backbone", "mlp", "--loss", "wgan", "--eval-every", "1", "--no-wandb")
+    result = subprocess.run(
+        [str(SCRIPT), "sweep", "--trials", "3", "--steps", "6", "--eval-samples", "200", "--storage", storage,
+         "--root", str(tmp_path), *options],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"study '{name}': 3 complete (2 of them diverged), 0 failed, 0 pruned" in result.stdout
+    authors, before, after = load(storage, name).trials
+    assert [trial.state for trial in (authors, before, after)] == [TrialState.COMPLETE] * 3
+    assert "diverged_at" not in authors.user_attrs and len(authors.user_attrs["evaluations"]) == 6
+    # Before any evaluation: the worst value of a maximised objective, tried and never best.
+    assert (
+        before.value == -math.inf and before.user_attrs["diverged_at"] == 0 and "evaluations" not in before.user_attrs
+    )
+    assert before.user_attrs["divergence"] == "the generator loss is not finite"
+    assert before.user_attrs["objective"] == "eval/modes_points_n200"  # known before the first evaluation
+    # After one: that evaluation's score is the trial's, the reference's minimum over its checkpoints.
+    (first,) = after.user_attrs["evaluations"]
+    assert first["step"] == 1 and after.value == first["eval/modes_points_n200"] == after.intermediate_values[1]
+    assert (
+        after.user_attrs["diverged_at"] == 1
+        and after.user_attrs["divergence"] == "the discriminator loss is not finite"
+    )
+    assert Path(after.user_attrs["best_checkpoint"]).is_file()
+    report = subprocess.run([str(SCRIPT), "report", "--storage", storage], capture_output=True, text=True, timeout=120)
+    assert f"| {name} | 3 | 2 | 1 | 0 |" in report.stdout  # complete, diverged, of them unscored, failed
+    detail = dashboard_study(storage, port="18432")
+    assert [trial["values"][0] for trial in detail["trials"]] == [authors.value, "-inf", after.value]

@@ -8,33 +8,41 @@ and computes the exact expectation from order statistics so the bootstrap can be
 
 Draws with replacement (the paper's bootstrap) allow budgets beyond n; draws without replacement model k distinct
 trials of the study itself, so k is at most n and k = n always finds the study's best.
+
+A trial that diverged before its first evaluation is a trial spent with no score: its value is +inf (how the sweep
+stores it), so it is tried and never the best. When all k draws are such trials there is no best FD at all; that
+outcome is reported as its own probability (`unscored`), and the expectation (`mean`, `exact`) is taken over the other
+outcomes, so a loss whose searches often diverge shows both a higher chance of coming away with nothing and the FD
+it reaches when it does not. The band's quantiles count the unscored outcomes as +inf: an infinite upper bound means
+more than 2.5% of searches of that size end with nothing.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["bootstrap_minimum", "expected_minimum"]
+__all__ = ["bootstrap_minimum", "expected_minimum", "quantiles", "unscored_probability"]
 
 
 def _sorted_values(values: ArrayLike) -> np.ndarray:
-    """The trials' FIDs in ascending order; order positions make the formulas exact even with tied values."""
+    """The trials' FIDs in ascending order, unscored trials (+inf) last; positions make the formulas exact with ties."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"values must be a 1-D sequence of FIDs, one per completed trial; got shape {array.shape}")
     if array.size == 0:
         raise ValueError("no completed trials: values is empty, and a budget curve needs at least one trial's FID")
-    bad = int(np.count_nonzero(~np.isfinite(array)))
+    bad = int(np.count_nonzero(np.isnan(array) | (array == -np.inf)))
     if bad:
         raise ValueError(
-            f"{bad} of {array.size} values are not finite (nan or inf); failed or diverged trials must be excluded "
-            "from the study's values, not given as numbers"
+            f"{bad} of {array.size} values are nan or -inf; a trial that diverged before any evaluation is +inf "
+            "(tried, never best), and failed trials must be excluded from the study's values"
         )
     return np.sort(array)
 
@@ -63,14 +71,47 @@ def _minimum_probabilities(trials: int, k: int, replace: bool) -> np.ndarray:
     return np.array([math.comb(trials - i, k - 1) / subsets for i in range(1, trials + 1)], dtype=np.float64)
 
 
-def _expectation(ordered: np.ndarray, k: int, replace: bool) -> float:
-    return float(_minimum_probabilities(ordered.size, k, replace) @ ordered)
+def _expectation(ordered: np.ndarray, k: int, replace: bool) -> tuple[float, float]:
+    """(E[min | some draw scored], P(no draw scored)) of k draws from the sorted values; nan mean if never scored."""
+    probabilities = _minimum_probabilities(ordered.size, k, replace)
+    scored = np.isfinite(ordered)
+    unscored = float(probabilities[~scored].sum())
+    if not scored.any() or unscored >= 1.0:
+        return math.nan, 1.0
+    return float(probabilities[scored] @ ordered[scored] / probabilities[scored].sum()), unscored
 
 
 def expected_minimum(values: ArrayLike, k: int, replace: bool = True) -> float:
-    """Exact E[min FID of k trials drawn from `values`], with or without replacement, in float64."""
+    """Exact E[min FID of k trials drawn from `values` | at least one of them scored], in float64.
+
+    nan when every value is unscored (+inf); `unscored_probability` gives the chance that no draw is scored.
+    """
     ordered = _sorted_values(values)
-    return _expectation(ordered, _checked_budget(k, ordered.size, replace), replace)
+    return _expectation(ordered, _checked_budget(k, ordered.size, replace), replace)[0]
+
+
+def unscored_probability(values: ArrayLike, k: int, replace: bool = True) -> float:
+    """Exact probability that all k trials drawn from `values` diverged before their first evaluation (+inf)."""
+    ordered = _sorted_values(values)
+    return _expectation(ordered, _checked_budget(k, ordered.size, replace), replace)[1]
+
+
+def quantiles(samples: ArrayLike, levels: ArrayLike, axis: int = 0) -> np.ndarray:
+    """np.quantile's default (linear) estimate where +inf is an outcome like any other, not an error.
+
+    A quantile that lies on an infinite sample, or between a finite one and an infinite one, is +inf; the others are
+    np.quantile's exact values. The infinities are replaced by two different finite stand-ins in turn: a quantile that
+    gives an infinite sample any weight moves with the stand-in, and one that gives it none is the same both times.
+    """
+    array = np.asarray(samples, dtype=np.float64)
+    infinite = np.isinf(array)
+    if not infinite.any():
+        return np.quantile(array, levels, axis=axis)
+    scale = max(1.0, float(np.abs(array[~infinite]).max())) if (~infinite).any() else 1.0
+    near, far = (
+        np.quantile(np.where(infinite, stand_in, array), levels, axis=axis) for stand_in in (2 * scale, 1e6 * scale)
+    )
+    return np.where(near == far, near, math.inf)
 
 
 def bootstrap_minimum(
@@ -81,11 +122,13 @@ def bootstrap_minimum(
     replace: bool = True,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Bootstrap budget curve: one row per k with columns k, mean, lower, upper, exact, trials.
+    """Bootstrap budget curve: a row per k; columns k, mean, lower, upper, exact, unscored, trials, unscored_trials.
 
-    `mean` is the bootstrap mean of the minimum over `draws` replicates, `lower`/`upper` the central `confidence`
-    interval of that minimum (the spread one researcher with budget k would see, not the uncertainty of the mean),
-    `exact` the order-statistics expectation and `trials` the number n of completed trials. `ks` defaults to 1..n.
+    `mean` is the bootstrap mean of the minimum over the `draws` replicates that scored, `lower`/`upper` the central
+    `confidence` interval of the minimum over all replicates (the spread one researcher with budget k would see, not
+    the uncertainty of the mean; +inf where unscored searches reach it), `exact` the order-statistics expectation
+    given a score, `unscored` the exact probability that all k trials diverged before scoring, `trials` the number n of
+    completed trials and `unscored_trials` how many of them are unscored (+inf). `ks` defaults to 1..n.
 
     Each replicate is one sequence of max(ks) draws whose prefixes serve every k, so every replicate's minimum, and
     with it the mean and both quantiles, never increase with k: the curve cannot wiggle upward from sampling noise.
@@ -116,17 +159,23 @@ def bootstrap_minimum(
     minima = ordered[running[:, budgets - 1]]
 
     tail = (1.0 - confidence) / 2.0
-    lower, upper = np.quantile(minima, [tail, 1.0 - tail], axis=0)
-    # Summation rounding must not lift the mean of identical minima (every replicate at k = n without replacement)
-    # above their common value, and so above the band.
-    mean = np.clip(minima.mean(axis=0), minima.min(axis=0), minima.max(axis=0))
+    lower, upper = quantiles(minima, [tail, 1.0 - tail], axis=0)
+    scored = np.where(np.isfinite(minima), minima, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a budget whose every replicate is unscored has no mean
+        # Summation rounding must not lift the mean of identical minima (every replicate at k = n without
+        # replacement) above their common value, and so above the band.
+        mean = np.clip(np.nanmean(scored, axis=0), np.nanmin(scored, axis=0), np.nanmax(scored, axis=0))
+    exact = [_expectation(ordered, k, replace) for k in budgets.tolist()]
     return pd.DataFrame(
         {
             "k": budgets,
             "mean": mean,
             "lower": lower,
             "upper": upper,
-            "exact": [_expectation(ordered, k, replace) for k in budgets.tolist()],
+            "exact": [expectation for expectation, _ in exact],
+            "unscored": [unscored for _, unscored in exact],
             "trials": trials,
+            "unscored_trials": int(np.count_nonzero(np.isinf(ordered))),
         }
     )

@@ -90,7 +90,8 @@ PANEL_ORDERS: dict[str, tuple[str, ...]] = {
 def fid_distributions(trials: pd.DataFrame) -> Figure:
     """FD of every completed search trial per loss, wide and narrow space side by side; one panel per dataset and FD.
 
-    Failed trials are not points (they have no FD) but are counted under their loss's label.
+    Trials that diverged are points at their best FD before divergence and are counted under their loss's label; those
+    that diverged before any evaluation (and failed trials) have no FD to draw and are counted there too.
     """
     return _distribution_figure(_searches(trials), "FD of every completed trial of each search (lower is better)")
 
@@ -109,7 +110,8 @@ def rerun_distributions(trials: pd.DataFrame) -> Figure:
 def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Every search study's budget curve: the expected minimum FD of k of its completed trials, k = 1..n.
 
-    Columns study, loss, dataset, space, objective, then bootstrap_minimum's k, mean, lower, upper, exact, trials.
+    Trials that diverged before any evaluation are among them (+inf: tried, never best). Columns study, loss,
+    dataset, space, objective, then bootstrap_minimum's k, mean, lower, upper, exact, unscored, trials, unscored_trials.
     """
     searches = _searches(trials)
     done = searches[searches["state"] == "COMPLETE"]
@@ -131,11 +133,28 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
     figure, axes = _grid(len(panels))
     for ax, (dataset, space, objective) in zip(axes, panels, strict=True):
         panel = _select(curves, dataset=dataset, space=space, objective=objective)
+        # A band whose upper end is infinite (a search of that size often ends with nothing) runs to the panel's top.
+        finite = pd.concat([panel["upper"], panel["mean"]]).replace(math.inf, np.nan).dropna()
+        top = float(finite.max()) * 1.05 if len(finite) else 1.0
         for loss in style.losses_in(panel):
             colour = palette[loss]
             for _, curve in _select(panel, loss=loss).groupby("study"):
                 ax.plot(curve["k"], curve["mean"], color=colour, marker="o", markersize=3, label=style.loss_label(loss))
-                ax.fill_between(curve["k"], curve["lower"], curve["upper"], color=colour, alpha=0.15, linewidth=0)
+                upper = curve["upper"].where(np.isfinite(curve["upper"]), top)
+                ax.fill_between(curve["k"], curve["lower"], upper, color=colour, alpha=0.15, linewidth=0)
+        if (panel["unscored_trials"] > 0).any():
+            ax.set_ylim(top=top)
+            counts = panel.groupby("loss")["unscored_trials"].first()
+            ax.text(
+                0.98,
+                0.98,
+                "diverged before any evaluation:\n"
+                + "\n".join(f"{style.loss_label(loss)}: {counts[loss]}" for loss in style.losses_in(panel)),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+            )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(
             title=f"{style.dataset_label(dataset)}, {style.space_label(space)}",
@@ -144,8 +163,8 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
         )
     _legend(figure, *_loss_handles(style.losses_in(curves), palette, linestyle="-"))
     figure.suptitle(
-        "Expected best FD of a random search with a budget of k trials\n"
-        "(line: bootstrap mean; band: middle 95% of searches; lower is better)"
+        "Expected best FD of a random search with a budget of k trials, diverged trials included\n"
+        "(line: bootstrap mean of the searches that scored; band: middle 95% of searches; lower is better)"
     )
     return figure
 
@@ -169,6 +188,7 @@ def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
     figure, axes = _grid(len(panels), columns=4)
     for ax, (objective, parameter) in zip(axes, panels, strict=True):
         rows = _select(done, objective=objective).dropna(subset=[parameter])
+        rows = rows[np.isfinite(rows["value"].astype(float))]  # diverged before any evaluation: no score to place
         if kinds[parameter] & {"uniform", "log_uniform"}:
             _points(ax, rows, rows[parameter].astype(float), rows["value"], palette)
             if "log_uniform" in kinds[parameter]:
@@ -405,11 +425,12 @@ def _distribution_figure(rows: pd.DataFrame, title: str) -> Figure:
 def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, str], **options: Any) -> None:
     """Per loss, a box and the points of `column` for each space side by side, in the loss's colour.
 
-    The x tick labels name the losses in the usual order and count their failed trials, which have no score.
+    The x tick labels name the losses in the usual order and count their trials that diverged (drawn at their best
+    score before it), those that diverged before any evaluation (no score) and failed ones (no score).
     `options` go to the points (clip_on=False keeps a point on the edge of a fixed axis whole).
     """
     losses = style.losses_in(rows)
-    done = rows[(rows["state"] == "COMPLETE") & rows[column].notna()]
+    done = rows[(rows["state"] == "COMPLETE") & np.isfinite(rows[column].astype(float))]
     spaces = style.in_order(done["space"].dropna(), style.SPACE_ORDER)
     width = 0.8 / max(len(spaces), 1)
     slots = {space: (slot - (len(spaces) - 1) / 2) * width for slot, space in enumerate(spaces)}
@@ -433,10 +454,19 @@ def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, 
             capprops={"color": palette[loss]},
         )
     _points(ax, done, centres + jitter, done[column], palette, **options)
-    failed = rows.loc[rows["state"] == "FAIL", "loss"].value_counts()
-    labels = [style.loss_label(loss) + (f"\n{failed[loss]} failed" if loss in failed else "") for loss in losses]
-    ax.set_xticks(range(len(losses)), labels)
+    ax.set_xticks(range(len(losses)), [style.loss_label(loss) + _outcome_counts(rows, loss) for loss in losses])
     ax.set_xlim(-0.5, len(losses) - 0.5)
+
+
+def _outcome_counts(rows: pd.DataFrame, loss: str) -> str:
+    """Lines under a loss's label: how many of its trials diverged (how many before scoring) and failed."""
+    trials = rows[rows["loss"] == loss]
+    complete = trials[trials["state"] == "COMPLETE"]
+    diverged = int(complete["diverged_at"].notna().sum())
+    unscored = int((~np.isfinite(complete["value"].astype(float))).sum())
+    failed = int((trials["state"] == "FAIL").sum())
+    lines = [f"{diverged} diverged" + (f", {unscored} unscored" if unscored else "")] if diverged else []
+    return "".join(f"\n{line}" for line in [*lines, *([f"{failed} failed"] if failed else [])])
 
 
 def _strips(ax: Axes, rows: pd.DataFrame, parameter: str, palette: dict[str, str]) -> None:

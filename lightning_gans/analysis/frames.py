@@ -36,6 +36,8 @@ TRIAL_COLUMNS = (
     "duration_s",
     "authors_setting",
     "rerun_seed",
+    "diverged_at",
+    "divergence",
     "fail_reason",
 )
 OBJECTIVE_PREFIXES = ("eval/fd_", "eval/fid_")
@@ -130,6 +132,9 @@ def trial_identity(trial: FrozenTrial, direction: str) -> dict[str, Any]:
         "duration_s": (trial.datetime_complete - trial.datetime_start).total_seconds() if finished else math.nan,
         "authors_setting": bool(attrs.get("authors_setting", False)),
         "rerun_seed": attrs.get("rerun_seed", math.nan),
+        # A diverged trial is COMPLETE with its best score before divergence (+inf or -inf if it had none).
+        "diverged_at": attrs.get("diverged_at", math.nan),
+        "divergence": attrs.get("divergence"),
         "fail_reason": attrs.get("fail_reason"),
         **fixed,
         **trial.params,
@@ -171,7 +176,8 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     identity = [*STUDY_COLUMNS, *TRIAL_COLUMNS, "step"]
     for column in identity:
         if column not in frame:
-            frame[column] = pd.Series(dtype=object if column in ("rerun_of", "fail_reason", "objective") else float)
+            textual = ("rerun_of", "divergence", "fail_reason", "objective")
+            frame[column] = pd.Series(dtype=object if column in textual else float)
     parameters = [name for name in parameter_names() if name in frame]
     scores = sorted(column for column in frame if column not in (*identity, *parameters))
     frame = frame[[*identity, *parameters, *scores]]

@@ -13,14 +13,18 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..search import parameter_names
+from .budget import quantiles
 from .style import DATASET_LABELS, LOSS_LABELS, LOSS_ORDER, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
     "study",
     "complete",
+    "diverged",
+    "unscored",
     "failed",
     "best",
     "median",
@@ -56,7 +60,9 @@ MODE_COLLAPSE_COLUMNS = ("dataset", "loss", "score", "trials", "median")
 def study_summary(trials: pd.DataFrame) -> pd.DataFrame:
     """Per study: trial states, the distribution of trial values, the authors' setting's value, the best setting.
 
-    `authors` is trial 0's value (the loss's published setting) for a sweep; reruns have none.
+    `authors` is trial 0's value (the loss's published setting) for a sweep; reruns have none. `diverged` counts the
+    complete trials that diverged (each keeps its best score before divergence), `unscored` those of them that had
+    none (value +-inf); they count in the quartiles as the worst values, as the reference's sentinel score would.
     """
     rows = [summarize_study(name, study) for name, study in trials.groupby("study", sort=True)]
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype({"best_trial": "Int64"})
@@ -69,14 +75,23 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
     best = complete.loc[values.idxmax() if maximize else values.idxmin()] if len(complete) else None
     is_sweep = study["rerun_of"].isna().all()
     authors = complete[complete["authors_setting"].astype(bool)] if is_sweep else complete.iloc[:0]
+    # Maximised objectives mark unscored trials -inf: negate so that "worst" is +inf for the quantiles either way.
+    sign = -1.0 if maximize else 1.0
+    q25, median, q75 = (
+        (sign * quantiles(sign * values.to_numpy(float), [0.25, 0.5, 0.75])) if len(values) else [math.nan] * 3
+    )
+    if maximize:
+        q25, q75 = q75, q25
     return {
         "study": name,
         "complete": len(complete),
+        "diverged": int(complete["diverged_at"].notna().sum()),
+        "unscored": int((~np.isfinite(values.to_numpy(float))).sum()),
         "failed": int((study["state"] == "FAIL").sum()),
         "best": best["value"] if best is not None else math.nan,
-        "median": values.median() if len(values) else math.nan,
-        "q25": values.quantile(0.25) if len(values) else math.nan,
-        "q75": values.quantile(0.75) if len(values) else math.nan,
+        "median": median,
+        "q25": q25,
+        "q75": q75,
         "authors": authors["value"].iloc[0] if len(authors) else math.nan,
         "best_trial": int(best["trial"]) if best is not None else None,
         "running": int((study["state"] == "RUNNING").sum()),
@@ -105,10 +120,27 @@ def parameter_text(value: object) -> str:
 
 
 def rerun_statistics(trials: pd.DataFrame) -> pd.DataFrame:
-    """Best FD over the seeds of each rerun study: the paper's third phase, as numbers (std with ddof=1)."""
+    """Best FD over the seeds of each rerun study: the paper's third phase, as numbers (std with ddof=1).
+
+    Mean, std, min and max are over the seeds that scored; `diverged` counts the seeds that diverged (scored or not)
+    and `unscored` those that diverged before any evaluation, so a setting that only sometimes trains shows it.
+    """
     reruns = trials[trials["rerun_of"].notna() & (trials["state"] == "COMPLETE")]
-    grouped = reruns.groupby(["loss", "dataset", "objective"], sort=False)["value"]
-    statistics = grouped.agg(seeds="count", mean="mean", std="std", min="min", max="max").reset_index()
+    reruns = reruns.assign(
+        scored=reruns["value"].where(np.isfinite(reruns["value"].astype(float))),
+        unscored=~np.isfinite(reruns["value"].astype(float)),
+        diverged=reruns["diverged_at"].notna(),
+    )
+    grouped = reruns.groupby(["loss", "dataset", "objective"], sort=False)
+    statistics = grouped.agg(
+        seeds=("value", "count"),
+        mean=("scored", "mean"),
+        std=("scored", "std"),
+        min=("scored", "min"),
+        max=("scored", "max"),
+        diverged=("diverged", "sum"),
+        unscored=("unscored", "sum"),
+    ).reset_index()
     order = {loss: index for index, loss in enumerate(losses_in(statistics))}
     return (
         statistics.assign(_order=statistics["loss"].map(order))
@@ -136,12 +168,18 @@ def rerun_table(trials: pd.DataFrame) -> pd.DataFrame:
     cells = statistics.assign(
         column=statistics.apply(column, axis=1),
         row=statistics["loss"].map(lambda loss: LOSS_LABELS.get(loss, loss)),
-        cell=[f"{mean:.1f} ± {std:.1f}" for mean, std in zip(statistics["mean"], statistics["std"], strict=True)],
+        cell=[rerun_cell(row) for _, row in statistics.iterrows()],
     )
     rows = [LOSS_LABELS.get(loss, loss) for loss in losses_in(statistics)]
     table = cells.pivot(index="row", columns="column", values="cell").reindex(rows)
     table.index.name, table.columns.name = "loss", None
     return table.fillna("-")
+
+
+def rerun_cell(row: pd.Series) -> str:
+    """mean ± std over the seeds that scored, and how many seeds diverged before any evaluation."""
+    cell = f"{row['mean']:.1f} ± {row['std']:.1f}"
+    return cell + (f" ({int(row['unscored'])} of {int(row['seeds'])} unscored)" if row["unscored"] else "")
 
 
 def mode_collapse_keys(columns: Iterable[str]) -> list[str]:
