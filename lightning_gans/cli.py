@@ -17,9 +17,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import GANDataModule
-from .module import GAN
+from .module import GAN, DivergedError
 from .progress import StepProgressBar
-from .schedule import EvaluationSchedule
+from .schedule import EvaluationSchedule, run_directory
 
 TRAINER_DEFAULTS = {
     "max_epochs": -1,
@@ -63,6 +63,9 @@ class RunOptions:
 
 
 class GANCLI(LightningCLI):
+    divergence: DivergedError | None = None
+    """Set when `fit` stopped at a non-finite loss or sample; main() then exits with status 1."""
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
         parser.add_class_arguments(RunOptions, "run")
@@ -87,11 +90,31 @@ class GANCLI(LightningCLI):
             kwargs["logger"] = config["run"].loggers()
         return super().instantiate_trainer(**kwargs)
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Divergence ends training with one line saying what is kept, not a traceback.
+
+        The run's evaluations before divergence and their best checkpoint stay on disk: the reference keeps a
+        diverged model's best earlier checkpoint, and a sweep trial keeps its score the same way.
+        """
+        try:
+            super()._run_subcommand(subcommand)
+        except DivergedError as divergence:
+            self.divergence = divergence
+            print(f"training stopped: {divergence}; {kept_after_divergence(self.trainer)}", file=sys.stderr)
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
         except ValueError as error:  # unknown names and out-of-range values, raised by the constructors
             self.parser.error(str(error))
+
+
+def kept_after_divergence(trainer: Trainer) -> str:
+    schedule = next((c for c in trainer.callbacks if isinstance(c, EvaluationSchedule)), None)
+    if schedule is None or schedule.best_score is None:
+        return "no evaluation ran before it"
+    best = run_directory(trainer) / "checkpoints" / "best.ckpt"
+    return f"best {schedule.selection_key} = {schedule.best_score:.6g} at step {schedule.best_step}, kept in {best}"
 
 
 def run(args: list[str] | None = None) -> GANCLI:
@@ -117,7 +140,7 @@ def main() -> None:
     arguments = sys.argv[1:]
     if arguments and arguments[0] in COMMANDS:
         sys.exit(COMMANDS[arguments[0]](arguments[1:]))
-    run()
+    sys.exit(1 if run().divergence is not None else 0)
 
 
 if __name__ == "__main__":

@@ -231,3 +231,20 @@ def test_progress_bars_can_be_switched_off(tmp_path):
     cli = run(ring8_fit(tmp_path, "quiet", "--model.steps", "3", "--trainer.enable_progress_bar", "false"))
     assert cli.model.d_step == 3
     assert cli.trainer.progress_bar_callback is None
+
+
+def test_a_diverged_fit_says_what_it_kept_and_exits_with_status_1(tmp_path):
+    """WGAN-GP with lr 1e6: the step-1 evaluation scores, then a loss of step 1 is not finite."""
+    arguments = ring8_fit(tmp_path, "diverged", "--model.steps", "20", "--model.lr", "1e6", "--model.n_disc", "1")
+    arguments[arguments.index("--evaluation.every_n_steps") + 1] = "1"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lightning-gans")), *arguments], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    best = tmp_path / "diverged" / "version_0" / "checkpoints" / "best.ckpt"
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("training stopped:")]
+    assert line.startswith("training stopped: diverged at step 1: the ")  # the first non-finite loss, named exactly
+    (state,) = [v for k, v in torch.load(best, weights_only=False)["callbacks"].items() if "EvaluationSchedule" in k]
+    assert state["best_step"] == 1
+    assert line.endswith(f"; best eval/modes_points_n10000 = {state['best_score']:.6g} at step 1, kept in {best}")
+    assert "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ import copy
 import lightning.pytorch as pl
 import pytest
 import torch
+from test_module import make_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -24,16 +25,7 @@ def train_one_step(tmp_path, batch: Tensor, **kwargs) -> tuple[GAN, GAN]:
     pl.seed_everything(0)
     model = GAN(steps=1, n_disc=1, lr=LR, **kwargs)
     start = copy.deepcopy(model)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=-1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=False,
-    )
-    trainer.fit(model, train_dataloaders=DataLoader([batch], batch_size=None))
+    make_trainer(tmp_path).fit(model, train_dataloaders=DataLoader([batch], batch_size=None))
     return model, start
 
 

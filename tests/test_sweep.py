@@ -81,7 +81,7 @@ def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_
     complete = assert_exact_study(load(storage), 5)
     summary = subprocess.run([str(SCRIPT), "report", "--storage", storage], capture_output=True, text=True, timeout=120)
     best = min(trial.value for trial in complete)
-    assert f"| wgan_gp-fashion_mnist-wide | 5 | 0 | {best:.1f} |" in summary.stdout
+    assert f"| wgan_gp-fashion_mnist-wide | 5 | 0 | 0 | 0 | {best:.1f} |" in summary.stdout  # none diverged or failed
 
 
 def wait_for_running_trial(storage: str, name: str = "wgan_gp-fashion_mnist-wide", timeout: float = 120) -> None:
@@ -296,40 +296,59 @@ def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, ever
 
 
 def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tmp_path):
-    """A real ring8 WGAN sweep: the authors' trial, one that diverges before its first evaluation (lr 1e30: the
-    generator loss of step 0 follows a critic step that made every weight about 1e30) and one after it (lr 1e6: the
-    discriminator loss of step 1 is non-finite, after the step-1 evaluation scored)."""
+    """A real ring8 WGAN sweep: the authors' trial and three that diverge.
+
+    lr 1e30 with clip 0.01: the critic stays bounded, so every loss of step 0 is finite, but the generator's first
+    update makes its samples infinite: the step-1 evaluation finds them (the non-finite-sample rule). lr 1e30 with
+    clip 1e30: the generator loss of step 0 follows a critic step that made every weight about 1e30. lr 1e6 with clip
+    1e30: the step-1 evaluation scores, then the discriminator loss of step 1 is not finite.
+    """
     storage, name = str(tmp_path / "optuna.journal"), "wgan-ring8-wide"
     settings = SweepSettings(loss="wgan", dataset="ring8", backbone="mlp", storage=storage, steps=6, eval_every=1)
     study = open_study(settings, open_storage(storage))  # the authors' trial is enqueued as trial 0
-    for lr in (1e30, 1e6):
-        study.enqueue_trial({"lr": lr, "beta1": 0.5, "n_disc": 1, "d_batch_norm": False, "clip": 1e30})
+    for lr, clip in ((1e30, 0.01), (1e30, 1e30), (1e6, 1e30)):
+        study.enqueue_trial({"lr": lr, "beta1": 0.5, "n_disc": 1, "d_batch_norm": False, "clip": clip})
     options = ("--dataset", "ring8", "--backbone", "mlp", "--loss", "wgan", "--eval-every", "1", "--no-wandb")
     result = subprocess.run(
-        [str(SCRIPT), "sweep", "--trials", "3", "--steps", "6", "--eval-samples", "200", "--storage", storage,
+        [str(SCRIPT), "sweep", "--trials", "4", "--steps", "6", "--eval-samples", "200", "--storage", storage,
          "--root", str(tmp_path), *options],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert f"study '{name}': 3 complete (2 of them diverged), 0 failed, 0 pruned" in result.stdout
-    authors, before, after = load(storage, name).trials
-    assert [trial.state for trial in (authors, before, after)] == [TrialState.COMPLETE] * 3
+    assert f"study '{name}': 4 complete (3 of them diverged), 0 failed, 0 pruned" in result.stdout
+    authors, samples, loss, after = load(storage, name).trials
+    assert [trial.state for trial in (authors, samples, loss, after)] == [TrialState.COMPLETE] * 4
     assert "diverged_at" not in authors.user_attrs and len(authors.user_attrs["evaluations"]) == 6
     # Before any evaluation: the worst value of a maximised objective, tried and never best.
-    assert (
-        before.value == -math.inf and before.user_attrs["diverged_at"] == 0 and "evaluations" not in before.user_attrs
-    )
-    assert before.user_attrs["divergence"] == "the generator loss is not finite"
-    assert before.user_attrs["objective"] == "eval/modes_points_n200"  # known before the first evaluation
+    for trial, step, what in ((samples, 1, "a generated sample"), (loss, 0, "the generator loss")):
+        assert trial.value == -math.inf and "evaluations" not in trial.user_attrs
+        assert (trial.user_attrs["diverged_at"], trial.user_attrs["divergence"]) == (step, f"{what} is not finite")
+        assert trial.user_attrs["objective"] == "eval/modes_points_n200"  # known before the first evaluation
     # After one: that evaluation's score is the trial's, the reference's minimum over its checkpoints.
     (first,) = after.user_attrs["evaluations"]
     assert first["step"] == 1 and after.value == first["eval/modes_points_n200"] == after.intermediate_values[1]
-    assert (
-        after.user_attrs["diverged_at"] == 1
-        and after.user_attrs["divergence"] == "the discriminator loss is not finite"
-    )
+    assert after.user_attrs["diverged_at"] == 1
+    assert after.user_attrs["divergence"] == "the discriminator loss is not finite"
     assert Path(after.user_attrs["best_checkpoint"]).is_file()
     report = subprocess.run([str(SCRIPT), "report", "--storage", storage], capture_output=True, text=True, timeout=120)
-    assert f"| {name} | 3 | 2 | 1 | 0 |" in report.stdout  # complete, diverged, of them unscored, failed
+    assert f"| {name} | 4 | 3 | 2 | 0 |" in report.stdout  # complete, diverged, of them unscored, failed
     detail = dashboard_study(storage, port="18432")
-    assert [trial["values"][0] for trial in detail["trials"]] == [authors.value, "-inf", after.value]
+    assert [trial["values"][0] for trial in detail["trials"]] == [authors.value, "-inf", "-inf", after.value]
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_unscored_values_survive_every_storage_a_sweep_can_use(tmp_path, kind):
+    """+inf and -inf (trials that diverged before any evaluation) read back exactly from every kind of storage."""
+    if kind == "postgresql" and not POSTGRES:
+        pytest.skip("set LIGHTNING_GANS_TEST_POSTGRES (CI starts a server with .ci/postgres.sh)")
+    url = {"journal": str(tmp_path / "optuna.journal"), "sqlite": f"sqlite:///{tmp_path / 'optuna.db'}"}.get(
+        kind, POSTGRES
+    )
+    name = f"unscored-{tmp_path.name}"
+    study = optuna.create_study(study_name=name, storage=open_storage(url).storage)
+    for value in (math.inf, 12.5, -math.inf):
+        study.tell(study.ask(), value)
+    reloaded = optuna.load_study(study_name=name, storage=open_storage(url).storage)
+    assert [trial.value for trial in reloaded.trials] == [math.inf, 12.5, -math.inf]
+    assert reloaded.best_value == -math.inf and all(t.state == TrialState.COMPLETE for t in reloaded.trials)
+    optuna.delete_study(study_name=name, storage=open_storage(url).storage)
