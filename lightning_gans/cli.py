@@ -17,23 +17,10 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import GANDataModule
+from .defaults import TRAINER_DEFAULTS
 from .module import GAN, DivergedError
 from .progress import StepProgressBar
 from .schedule import EvaluationSchedule, run_directory
-
-TRAINER_DEFAULTS = {
-    "max_epochs": -1,
-    # The data module shards its step-indexed stream per rank itself; Lightning must not wrap the sampler.
-    "use_distributed_sampler": False,
-    # Checkpoints are written by EvaluationSchedule, at the paper's evaluation points.
-    "enable_checkpointing": False,
-    "num_sanity_val_steps": 0,
-    "limit_val_batches": 0,
-    "log_every_n_steps": 50,
-    # cudnn times its convolution algorithms once per shape and keeps the fastest (no effect off CUDA); a GPU run
-    # that must be bitwise reproducible sets `benchmark: false` and `deterministic: true` instead.
-    "benchmark": True,
-}
 
 
 @dataclass

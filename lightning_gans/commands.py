@@ -9,9 +9,10 @@ from collections.abc import Callable
 import torch
 
 from .data import DATASETS, GANDataModule
+from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
 from .evaluation import score_key
 from .metrics.classifier import DOMAIN_DATASETS, train_domain_classifier
-from .metrics.extractors import EVALUATION_BATCH_SIZE, build_extractor, default_extractor_name
+from .metrics.extractors import build_extractor, default_extractor_name
 from .metrics.reference import embed, first_samples, load_or_compute_reference
 from .metrics.scores import GenerativeScores
 
@@ -50,7 +51,7 @@ def bias_check_command(arguments: list[str]) -> int:
     )
     parser.add_argument("--data", default="fashion_mnist", choices=DATASETS.names())
     parser.add_argument("--extractor", default="auto", choices=["auto", "inception", "domain"])
-    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=EVALUATION_SAMPLES)
     parser.add_argument("--batch-size", type=int, default=EVALUATION_BATCH_SIZE)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--inception-weights", default=None)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .distributed import broadcast_buffers
 from .metrics.diagnostics import finite_or_expected
-from .metrics.extractors import FeatureExtractor
+from .metrics.features import FeatureExtractor
 from .metrics.scores import GenerativeScores, ReferenceStatistics
 from .module import GAN, DivergedError, prior_noise
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS
 from .search import SPACES
 from .studies import StorageError, open_storage, redact, state_counts
 from .sweep import DIVERGED_AT_ATTR, PRUNERS, SAMPLERS, SweepSettings, open_reruns, open_study, run_worker
@@ -49,7 +50,7 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus", default=None, help="GPU indices, e.g. 0,1,2,3: one worker per GPU")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per GPU (or on the CPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-samples", type=int, default=10_000)
+    parser.add_argument("--eval-samples", type=int, default=EVALUATION_SAMPLES)
     parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in D steps")
     parser.add_argument("--extractor", default="auto", choices=["auto", "inception", "domain"])
     parser.add_argument("--backbone", default="infogan")
@@ -63,9 +64,9 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="32-true", help="trainer precision: 32-true (the paper's), bf16-mixed")
     parser.add_argument("--channels-last", action="store_true", help="channels-last layout for convolutions")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    parser.add_argument("--heartbeat-seconds", type=float, default=10.0)
+    parser.add_argument("--heartbeat-seconds", type=float, default=HEARTBEAT_SECONDS)
     parser.add_argument(
-        "--grace-seconds", type=float, default=60.0, help="heartbeat age after which a trial is orphaned"
+        "--grace-seconds", type=float, default=GRACE_SECONDS, help="heartbeat age after which a trial is orphaned"
     )
     return parser
 

@@ -20,10 +20,11 @@ from torchvision.utils import save_image
 
 from .data import GANDataModule
 from .data.mixtures import MIXTURES
+from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
 from .evaluation import Evaluator
 from .metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
 from .metrics.diagnostics import FeatureDiagnostics
-from .metrics.extractors import EVALUATION_BATCH_SIZE, build_extractor, default_extractor_name
+from .metrics.extractors import build_extractor, default_extractor_name
 from .metrics.polygon_scores import TARGETS as POLYGON_TARGETS
 from .metrics.polygon_scores import InversionBudget
 from .metrics.reference import load_or_compute_reference
@@ -78,7 +79,7 @@ class EvaluationSchedule(pl.Callback):
     def __init__(
         self,
         every_n_steps: int | None = None,
-        samples: int = 10_000,
+        samples: int = EVALUATION_SAMPLES,
         extractor: str = AUTO,
         inception_weights: str | None = None,
         inception_antialias: bool = False,

@@ -30,8 +30,8 @@ import optuna
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from optuna.trial import TrialState
 
-from .cli import TRAINER_DEFAULTS
 from .data import DATASETS, GANDataModule
+from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS, TRAINER_DEFAULTS
 from .losses import OBJECTIVES
 from .module import GAN, PRECISIONS, DivergedError
 from .nets import BACKBONES
@@ -59,7 +59,7 @@ class SweepSettings:
     study: str | None = None
     storage: str | None = None
     seed: int = 0
-    eval_samples: int = 10_000
+    eval_samples: int = EVALUATION_SAMPLES
     eval_every: int | None = None
     extractor: str = "auto"
     backbone: str = "infogan"
@@ -72,8 +72,8 @@ class SweepSettings:
     precision: str = "32-true"
     channels_last: bool = False
     compile: bool = False
-    heartbeat_seconds: float = 10.0
-    grace_seconds: float = 60.0
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    grace_seconds: float = GRACE_SECONDS
     reruns: bool = False
 
     def __post_init__(self) -> None:

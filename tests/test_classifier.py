@@ -16,7 +16,8 @@ from lightning_gans.metrics.classifier import (
     load_domain_extractor,
     train_domain_classifier,
 )
-from lightning_gans.metrics.extractors import ExtractorUnavailableError, FeatureExtractor, build_extractor
+from lightning_gans.metrics.extractors import build_extractor
+from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor
 from lightning_gans.registry import UnknownNameError
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")

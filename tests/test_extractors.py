@@ -12,14 +12,8 @@ import pytest
 import torch
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-from lightning_gans.metrics.extractors import (
-    EXTRACTORS,
-    ExtractorUnavailableError,
-    FeatureExtractor,
-    build_extractor,
-    check_images,
-    default_extractor_name,
-)
+from lightning_gans.metrics.extractors import EXTRACTORS, build_extractor, default_extractor_name
+from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, check_images
 from lightning_gans.metrics.inception import (
     ANTIALIAS_SUFFIX,
     HUB_WEIGHT_FILES,

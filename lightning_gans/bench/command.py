@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from ..data import GANDataModule
+from ..defaults import BATCH_SIZE, EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
 from ..losses import OBJECTIVES
-from ..metrics.extractors import EVALUATION_BATCH_SIZE, EXTRACTORS
+from ..metrics.extractors import EXTRACTORS
 from .evaluation import EvaluationSettings, time_extractor
 from .report import machine_info, render, write_json
 from .sweeps import SweepBenchSettings, sweep_throughput
@@ -68,7 +69,7 @@ def bench_parser() -> argparse.ArgumentParser:
         "--warmup", type=positive_int, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
     )
     training.add_argument("--repeats", type=positive_int, default=3, help="runs of each loop per loss (median)")
-    training.add_argument("--batch-size", type=positive_int, default=64)
+    training.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     evaluation = parser.add_argument_group("evaluation (one evaluation point of a run)")
     evaluation.add_argument(
         "--extractors",
@@ -76,7 +77,7 @@ def bench_parser() -> argparse.ArgumentParser:
         default=EXTRACTORS.names(),
         help="inception is skipped, with a note, when its weights are not on this machine",
     )
-    evaluation.add_argument("--eval-samples", type=positive_int, default=10_000)
+    evaluation.add_argument("--eval-samples", type=positive_int, default=EVALUATION_SAMPLES)
     evaluation.add_argument("--eval-batch-size", type=positive_int, default=EVALUATION_BATCH_SIZE)
     evaluation.add_argument("--eval-repeats", type=positive_int, default=3)
     sweeps = parser.add_argument_group("sweeps (real `lightning-gans sweep` processes)")

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..data import GANDataModule
 from ..evaluation import Evaluator, evaluation_noise
-from ..metrics.extractors import ExtractorUnavailableError
+from ..metrics.features import ExtractorUnavailableError
 from ..metrics.inception import find_inception_weights
 from ..module import GAN
 from ..schedule import EvaluationSchedule

@@ -21,7 +21,7 @@ import torch
 from optuna.trial import TrialState
 
 from ..data import GANDataModule
-from ..metrics.extractors import EVALUATION_BATCH_SIZE
+from ..defaults import EVALUATION_BATCH_SIZE
 from ..studies import open_storage, state_counts
 from ..sweep import SweepSettings
 from .evaluation import EvaluationSettings, run_evaluator, untrained_generator

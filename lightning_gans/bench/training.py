@@ -20,9 +20,9 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor
 
-from ..cli import TRAINER_DEFAULTS
 from ..data import GANDataModule
 from ..data.containers import as_samples
+from ..defaults import TRAINER_DEFAULTS
 from ..losses import LossHyperparameters, LossOutput, get_objective
 from ..module import GAN, frozen, is_generator_step, kept_batch_norm_statistics, prior_noise
 from ..nets import build_networks

@@ -16,6 +16,7 @@ from lightning_gans.data.datasets import DATASETS
 from lightning_gans.data.polygons import DEFAULT_SIDES, checked_sides, sides_tag
 from lightning_gans.data.resident import RESIDENT_MAX_BYTES, ResidentBatches
 from lightning_gans.data.sampling import StepBatchSampler
+from lightning_gans.defaults import BATCH_SIZE
 from lightning_gans.registry import UnknownNameError
 
 POLYGONS = "polygons"
@@ -49,7 +50,7 @@ class GANDataModule(pl.LightningDataModule):
         self,
         name: str = "fashion_mnist",
         data_dir: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         seed: int = 0,
         num_workers: int = 0,
         download: bool = True,

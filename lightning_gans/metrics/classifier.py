@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from lightning_gans.data import locations
 from lightning_gans.data.labels import LABELLED_DATASETS, NUM_CLASSES, labelled_split
-from lightning_gans.metrics.extractors import ExtractorUnavailableError, FeatureExtractor, weights_id_of
+from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, weights_id_of
 
 DOMAIN_DATASETS: tuple[str, ...] = tuple(LABELLED_DATASETS.names())
 CLASSIFIER_VERSION = "v1"

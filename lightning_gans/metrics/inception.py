@@ -29,7 +29,7 @@ from torch import Tensor
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-from lightning_gans.metrics.extractors import ExtractorUnavailableError, FeatureExtractor, weights_id_of
+from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, weights_id_of
 
 INCEPTION_WEIGHTS_ENV_VAR = "LIGHTNING_GANS_INCEPTION_WEIGHTS"
 # torch-fidelity's download lands under the first name, pytorch-fid's under the second. Both convert the same

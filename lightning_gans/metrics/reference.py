@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from ..data.cache import load_or_build_npz
 from ..data.locations import cache_dir
-from .extractors import EVALUATION_BATCH_SIZE, FeatureExtractor
+from ..defaults import EVALUATION_BATCH_SIZE
+from .features import FeatureExtractor
 from .scores import ReferenceStatistics
 
 
