@@ -24,8 +24,8 @@ PORT ?= 8080
 STUDIES ?=
 REPORTS ?= reports
 
-known = $(notdir $(basename $(wildcard configs/$(1)/*.yaml)))
-check_name = $(if $(wildcard configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
+known = $(notdir $(basename $(wildcard lightning_gans/configs/$(1)/*.yaml)))
+check_name = $(if $(wildcard lightning_gans/configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
 .PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check bench test test-all lint
 
@@ -48,9 +48,9 @@ $(STAMP): pyproject.toml
 
 train: $(STAMP)
 	$(BIN)/lightning-gans fit \
-		--config configs/data/$(DATASET).yaml \
-		--config configs/backbones/$(BACKBONE).yaml \
-		--config configs/losses/$(LOSS).yaml \
+		--config lightning_gans/configs/data/$(DATASET).yaml \
+		--config lightning_gans/configs/backbones/$(BACKBONE).yaml \
+		--config lightning_gans/configs/losses/$(LOSS).yaml \
 		$(if $(STEPS),--model.steps $(STEPS)) \
 		$(if $(EVAL_SAMPLES),--evaluation.samples $(EVAL_SAMPLES)) \
 		--evaluation.extractor $(EXTRACTOR) \
@@ -77,7 +77,7 @@ dashboard: $(STAMP)
 	$(BIN)/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(PORT)
 
 # The paper's figures and tables from any studies (STUDIES: names or patterns, comma-separated; default all):
-# the notebooks in analysis/ executed headless into REPORTS, with HTML, PNG/SVG figures and CSV tables.
+# the notebooks in lightning_gans/notebooks/ executed headless into REPORTS, with HTML, PNG/SVG figures and CSV tables.
 analysis: $(STAMP)
 	$(BIN)/lightning-gans analysis --storage $(STORAGE) --output $(REPORTS) $(if $(STUDIES),--study $(STUDIES))
 

@@ -1,9 +1,9 @@
 """The paper's random-search spaces, turned into optuna suggestions and GAN keyword arguments.
 
-The spaces are data (sweeps/spaces.yaml), one entry per row of the paper's table, so that they can be checked
-against PROTOCOL.md by eye; this module only reads them and maps them onto optuna calls. Every search starts
-with the authors' setting of its loss as trial 0 (the paper always runs it), and that trial must train exactly
-that setting even where it lies outside a narrow range or differs from a value the space fixes.
+The spaces are data (lightning_gans/configs/spaces.yaml), one entry per row of the paper's table, so that they can be
+checked against PROTOCOL.md by eye; this module only reads them and maps them onto optuna calls. Every search starts
+with the authors' setting of its loss as trial 0 (the paper always runs it), and that trial must train exactly that
+setting even where it lies outside a narrow range or differs from a value the space fixes.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import yaml
 
 from .losses import OBJECTIVES
 from .registry import UnknownNameError
+from .resources import CONFIGS, SPACES_FILE
 
 SPACES: tuple[str, ...] = ("wide", "narrow")
 KINDS: tuple[str, ...] = ("uniform", "log_uniform", "choice", "fixed")
 AUTHORS_SETTING_ATTR = "authors_setting"
 """User attr the caller sets (True) on the enqueued authors' trial, so trial_arguments can recognise it."""
 
-_ROOT = Path(__file__).resolve().parents[1]
-SPACES_FILE = _ROOT / "sweeps" / "spaces.yaml"
-LOSS_CONFIGS = _ROOT / "configs" / "losses"
+LOSS_CONFIGS = CONFIGS / "losses"
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def suggest(trial: optuna.Trial, parameters: list[Parameter]) -> dict[str, objec
 
 
 def authors_setting(loss: str) -> dict[str, object]:
-    """The GAN arguments of the authors' setting for `loss` (configs/losses/<loss>.yaml, without the loss name)."""
+    """The GAN arguments of the authors' setting for `loss`: the package's configs/losses/<loss>.yaml, less the loss."""
     OBJECTIVES.get(loss)
     model = dict(_read_yaml(LOSS_CONFIGS / f"{loss}.yaml")["model"])
     model.pop("loss")

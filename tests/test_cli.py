@@ -16,10 +16,10 @@ from lightning_gans.data import DATASETS
 from lightning_gans.losses import OBJECTIVES
 from lightning_gans.module import GAN
 from lightning_gans.nets import BACKBONES
+from lightning_gans.resources import CONFIGS
 from lightning_gans.schedule import EvaluationSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 LOSSES = OBJECTIVES.names()
 
 

@@ -15,6 +15,7 @@ from lightning_gans.metrics.extractors import build_extractor
 from lightning_gans.metrics.reference import load_or_compute_reference, reference_path
 from lightning_gans.metrics.scores import GenerativeScores
 from lightning_gans.module import GAN, DivergedError
+from lightning_gans.resources import CONFIGS
 
 SAMPLES = 600
 
@@ -131,8 +132,8 @@ def test_a_run_scores_itself_and_keeps_the_best_checkpoint(quick_domain_classifi
     cli = run(
         [
             "fit",
-            "--config", "configs/data/fashion_mnist.yaml",
-            "--config", "configs/losses/ns_gan.yaml",
+            "--config", str(CONFIGS / "data" / "fashion_mnist.yaml"),
+            "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
             "--model.steps", "6",
             "--evaluation.every_n_steps", "3",
             "--evaluation.samples", "500",
@@ -163,8 +164,8 @@ def test_wandb_logs_offline_without_an_account(quick_domain_classifier, tmp_path
     run(
         [
             "fit",
-            "--config", "configs/data/fashion_mnist.yaml",
-            "--config", "configs/losses/lsgan.yaml",
+            "--config", str(CONFIGS / "data" / "fashion_mnist.yaml"),
+            "--config", str(CONFIGS / "losses" / "lsgan.yaml"),
             "--model.steps", "2",
             "--evaluation.samples", "300",
             "--evaluation.kid_subset_size", "100",

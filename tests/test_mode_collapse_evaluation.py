@@ -18,6 +18,7 @@ from lightning_gans.metrics.scores import GenerativeScores
 from lightning_gans.metrics.support import duplicate_pairs
 from lightning_gans.module import GAN
 from lightning_gans.objectives import improves, resolve_objective
+from lightning_gans.resources import CONFIGS
 
 SAMPLES = 600
 
@@ -97,9 +98,9 @@ def run_rows(tmp_path, *arguments: str) -> list[dict[str, str]]:
 def test_a_mixture_run_counts_modes_and_keeps_the_most_covered_checkpoint(tmp_path):
     rows = run_rows(
         tmp_path,
-        "--config", "configs/data/ring8.yaml",
-        "--config", "configs/backbones/mlp.yaml",
-        "--config", "configs/losses/ns_gan.yaml",
+        "--config", str(CONFIGS / "data" / "ring8.yaml"),
+        "--config", str(CONFIGS / "backbones" / "mlp.yaml"),
+        "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
         "--model.steps", "40",
         "--evaluation.every_n_steps", "20",
         "--evaluation.samples", "800",
@@ -113,8 +114,8 @@ def test_a_mixture_run_counts_modes_and_keeps_the_most_covered_checkpoint(tmp_pa
 def test_a_polygon_run_scores_precision_recall_and_f1(tmp_path):
     rows = run_rows(
         tmp_path,
-        "--config", "configs/data/polygons.yaml",
-        "--config", "configs/losses/ns_gan.yaml",
+        "--config", str(CONFIGS / "data" / "polygons.yaml"),
+        "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
         "--model.steps", "4",
         "--evaluation.samples", "300",
         "--evaluation.polygon_targets", "20",

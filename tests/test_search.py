@@ -23,7 +23,7 @@ from lightning_gans.search import (
 
 LOSSES = ("mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
 
-# PROTOCOL.md, "Search spaces", written out independently of sweeps/spaces.yaml.
+# PROTOCOL.md, "Search spaces", written out independently of lightning_gans/configs/spaces.yaml.
 COMMON = {
     "wide": [
         Parameter("beta1", "uniform", (0.0, 1.0)),

@@ -1,4 +1,4 @@
-"""`make analysis`: every notebook in analysis/ executed headless (papermill) and rendered to HTML.
+"""`make analysis`: every notebook in lightning_gans/notebooks/ executed headless (papermill) and rendered to HTML.
 
 The notebooks hold no logic of their own beyond choosing what to draw; they are parameterised by the storage (or
 an exported frame) and the studies, and write their figures (PNG and SVG) and tables under the output folder. A
@@ -16,10 +16,10 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
+from ..resources import NOTEBOOKS
 from ..studies import StorageError
 from .frames import add_source_arguments, load_frame, split_names
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "analysis"
 DEFAULT_OUTPUT = "reports"
 
 

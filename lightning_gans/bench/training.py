@@ -79,7 +79,7 @@ class LoopRun:
 
 
 def model_arguments(loss: str, sample_shape: tuple[int, ...]) -> dict[str, Any]:
-    """The GAN's constructor arguments for `loss`: its defaults overlaid with configs/losses/<loss>.yaml.
+    """The GAN's constructor arguments for `loss`: its defaults overlaid with lightning_gans/configs/losses/<loss>.yaml.
 
     Both loops read their settings from this one dict, so the plain loop cannot drift from what the module trains.
     """
