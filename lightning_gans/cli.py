@@ -1,127 +1,16 @@
-"""`lightning-gans`: LightningCLI over the GAN module and the data module, plus the evaluation commands.
-
-Names (loss, backbone, dataset, extractor) are validated while the classes are instantiated, before any data is
-read or any step is taken, and a bad one is reported as a usage error that lists the valid names.
-"""
+"""`lightning-gans`: `fit` (LightningCLI, lightning_gans/runs.py) and the other commands, dispatched by name."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
-
-from .data import GANDataModule
-from .defaults import TRAINER_DEFAULTS
-from .module import GAN, DivergedError
-from .progress import StepProgressBar
-from .schedule import EvaluationSchedule, run_directory
-
-
-@dataclass
-class RunOptions:
-    """Where a run's files go and what it logs to.
-
-    Args:
-        name: the run's folder under `root` (versions are numbered inside it).
-        root: the directory that holds all runs.
-        wandb: also log to Weights & Biases (offline unless WANDB_MODE says otherwise; no account needed).
-        wandb_project: the W&B project.
-    """
-
-    name: str = "gan"
-    root: str = "runs"
-    wandb: bool = True
-    wandb_project: str = "lightning-gans"
-
-    def loggers(self) -> list[Logger]:
-        csv = CSVLogger(save_dir=self.root, name=self.name)
-        if not self.wandb:
-            return [csv]
-        wandb_dir = Path(self.root)
-        wandb_dir.mkdir(parents=True, exist_ok=True)
-        run_name = f"{self.name}/version_{csv.version}"
-        return [csv, WandbLogger(name=run_name, save_dir=str(wandb_dir), project=self.wandb_project)]
-
-
-class GANCLI(LightningCLI):
-    divergence: DivergedError | None = None
-    """Set when `fit` stopped at a non-finite loss or sample; main() then exits with status 1."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
-        parser.add_class_arguments(RunOptions, "run")
-        parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
-        parser.link_arguments("seed_everything", "data.seed")
-
-    def _parse_ckpt_path(self) -> None:
-        """Keeps the command line authoritative on resume.
-
-        LightningCLI would overwrite the parsed model arguments with the hyperparameters stored in `--ckpt_path`,
-        which silently undoes `--model.steps` when a finished run is extended. A resume here passes the run's own
-        saved config.yaml, so nothing is lost by skipping that merge.
-        """
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Adds the step-counting progress bar and the run's loggers, unless the trainer config overrides them."""
-        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
-        trainer_config = config.get("trainer", {})
-        if trainer_config.get("enable_progress_bar") is not False and not trainer_config.get("fast_dev_run"):
-            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), StepProgressBar()]
-        if trainer_config.get("logger") is None:
-            kwargs["logger"] = config["run"].loggers()
-        return super().instantiate_trainer(**kwargs)
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        """Divergence ends training with one line saying what is kept, not a traceback.
-
-        The run's evaluations before divergence and their best checkpoint stay on disk: the reference keeps a
-        diverged model's best earlier checkpoint, and a sweep trial keeps its score the same way.
-        """
-        try:
-            super()._run_subcommand(subcommand)
-        except DivergedError as divergence:
-            self.divergence = divergence
-            print(f"training stopped: {divergence}; {kept_after_divergence(self.trainer)}", file=sys.stderr)
-
-    def instantiate_classes(self) -> None:
-        try:
-            super().instantiate_classes()
-        except ValueError as error:  # unknown names and out-of-range values, raised by the constructors
-            self.parser.error(str(error))
-
-
-def kept_after_divergence(trainer: Trainer) -> str:
-    schedule = next((c for c in trainer.callbacks if isinstance(c, EvaluationSchedule)), None)
-    if schedule is None or schedule.best_score is None:
-        return "no evaluation ran before it"
-    best = run_directory(trainer) / "checkpoints" / "best.ckpt"
-    return f"best {schedule.selection_key} = {schedule.best_score:.6g} at step {schedule.best_step}, kept in {best}"
-
-
-def run(args: list[str] | None = None) -> GANCLI:
-    """Runs one subcommand (`fit`, ...) and returns the CLI, whose model and trainer tests can inspect."""
-    os.environ.setdefault("WANDB_MODE", "offline")
-    return GANCLI(
-        GAN,
-        GANDataModule,
-        args=args,
-        seed_everything_default=0,
-        trainer_defaults=TRAINER_DEFAULTS,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-    )
+from .commands import COMMANDS
+from .runs import run
 
 
 def main() -> None:
     """Console-script entry point: the evaluation and sweep commands, or LightningCLI's fit/validate/test."""
-    from .commands import COMMANDS
-
     os.environ.setdefault("WANDB_MODE", "offline")  # never needs an account unless the user asks for online
 
     arguments = sys.argv[1:]

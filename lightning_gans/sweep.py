@@ -17,11 +17,13 @@ step and the reason are kept as the trial attributes `diverged_at` and `divergen
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import socket
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +32,16 @@ import optuna
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from optuna.trial import TrialState
 
-from .data import DATASETS, GANDataModule
-from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS, TRAINER_DEFAULTS
+from .data import DATASETS
+from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS
 from .losses import OBJECTIVES
-from .module import GAN, PRECISIONS, DivergedError
+from .module import PRECISIONS, DivergedError
 from .nets import BACKBONES
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import direction, resolve_objective
 from .registry import UnknownNameError
+from .resources import CONFIGS
+from .runs import GANCLI, run
 from .schedule import EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
 from .studies import EVALUATIONS_ATTR, Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
@@ -240,7 +244,7 @@ class ReportEvaluations(pl.Callback):
 
 
 def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[str, Any]) -> list[Logger]:
-    name = f"trial-{trial.number:04d}"
+    name = trial_directory(trial.number)
     loggers: list[Logger] = [CSVLogger(save_dir=str(settings.run_root), name=name)]
     if settings.wandb:
         config = {**arguments, **study_record(settings), "trial": trial.number, "study": settings.study_name}
@@ -256,6 +260,69 @@ def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[
     return loggers
 
 
+class TrialCLI(GANCLI):
+    """A trial's run: the CLI's classes from the trial's config, logged to the trial's CSV and W&B runs."""
+
+    def __init__(self, loggers: list[Logger], *args: Any, **kwargs: Any) -> None:
+        self.trial_loggers = loggers
+        super().__init__(*args, **kwargs)
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        return super().instantiate_trainer(logger=self.trial_loggers, **kwargs)
+
+
+def trial_run_arguments(settings: SweepSettings, trial_number: int, arguments: dict[str, Any], seed: int) -> list[str]:
+    """The trial as `fit` would take it: the base configs of its dataset, backbone and loss, then dotted overrides.
+
+    The overrides are the trial's GAN arguments (drawn or fixed by the search space) and what the study fixes for
+    every trial (length, evaluation, precision, where the files go); the CLI parses them exactly as it parses a user's
+    flags, and saves the result as the trial's config.yaml.
+    """
+    model = {**arguments, "steps": settings.training_steps}
+    model.update(channels_last=settings.channels_last, compile=settings.compile)
+    evaluation = {
+        "every_n_steps": settings.evaluation_interval,
+        "samples": settings.eval_samples,
+        "extractor": settings.extractor,
+        "kid_subset_size": min(1000, settings.eval_samples),
+        "objective": settings.objective_name,
+        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
+        "keep_step_checkpoints": False,
+    }
+    trainer = {
+        "accelerator": settings.accelerator,
+        "precision": settings.precision,
+        "devices": 1,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    run = {"root": str(settings.run_root), "name": trial_directory(trial_number), "wandb": settings.wandb}
+    overrides = {"model": model, "evaluation": evaluation, "trainer": trainer, "run": run}
+    configs = [CONFIGS / kind / f"{name}.yaml" for kind, name in base_configs(settings)]
+    return [
+        *(argument for path in configs for argument in ("--config", str(path))),
+        f"--seed_everything={seed}",
+        *(
+            f"--{group}.{key}={flag_value(value)}"
+            for group, values in overrides.items()
+            for key, value in values.items()
+        ),
+    ]
+
+
+def flag_value(value: object) -> str:
+    """A value as the command line writes it: strings bare, booleans and numbers as JSON (floats at full precision)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def base_configs(settings: SweepSettings) -> list[tuple[str, str]]:
+    return [("data", settings.dataset), ("backbones", settings.backbone), ("losses", settings.loss)]
+
+
+def trial_directory(trial_number: int) -> str:
+    return f"trial-{trial_number:04d}"
+
+
 def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     """Trains the trial's GAN and returns its objective's best value; the other scores become trial attributes.
 
@@ -263,30 +330,15 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     """
     arguments = trial_arguments(trial, settings.loss, settings.space)
     seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", trial.number))
-    pl.seed_everything(seed, verbose=False)
-    data = GANDataModule(settings.dataset, seed=derived_seed(seed, "data"))
-    model = GAN(
-        loss=settings.loss,
-        backbone=settings.backbone,
-        sample_shape=data.sample_shape,
-        steps=settings.training_steps,
-        channels_last=settings.channels_last,
-        compile=settings.compile,
-        **arguments,
+    cli = run(
+        trial_run_arguments(settings, trial.number, arguments, seed),
+        cli_class=partial(TrialCLI, trial_loggers(settings, trial, arguments)),
+        run=False,
     )
-    schedule = trial_schedule(settings)
-    trainer = pl.Trainer(
-        **TRAINER_DEFAULTS,
-        accelerator=settings.accelerator,
-        precision=settings.precision,
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=trial_loggers(settings, trial, arguments),
-        callbacks=[schedule, ReportEvaluations(trial, schedule)],
-    )
+    trainer, schedule = cli.trainer, cli.config_init["evaluation"]
+    trainer.callbacks.append(ReportEvaluations(trial, schedule))  # after the schedule, whose scores it reads
     try:
-        trainer.fit(model, datamodule=data)
+        trainer.fit(cli.model, datamodule=cli.datamodule)
     except DivergedError as divergence:
         trial.set_user_attr(DIVERGED_AT_ATTR, divergence.step)
         trial.set_user_attr(DIVERGENCE_ATTR, f"{divergence.what} is not finite")
@@ -308,19 +360,6 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         if key.startswith("eval/") and not key.startswith("eval/best_"):
             trial.set_user_attr(key, float(value))
     return schedule.best_score
-
-
-def trial_schedule(settings: SweepSettings) -> EvaluationSchedule:
-    """A trial's evaluations: at the dataset's interval (the reference's), scored as the study says."""
-    return EvaluationSchedule(
-        every_n_steps=settings.evaluation_interval,
-        samples=settings.eval_samples,
-        extractor=settings.extractor,
-        kid_subset_size=min(1000, settings.eval_samples),
-        objective=settings.objective_name,
-        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
-        keep_step_checkpoints=False,
-    )
 
 
 def run_worker(settings: SweepSettings) -> int:

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from lightning_gans.cli import run
+from lightning_gans.runs import run
 from lightning_gans.data import DATASETS
 from lightning_gans.losses import OBJECTIVES
 from lightning_gans.module import GAN

@@ -127,7 +127,7 @@ def read_metrics(path):
 
 
 def test_a_run_scores_itself_and_keeps_the_best_checkpoint(quick_domain_classifier, tmp_path):
-    from lightning_gans.cli import run
+    from lightning_gans.runs import run
 
     cli = run(
         [
@@ -157,7 +157,7 @@ def test_a_run_scores_itself_and_keeps_the_best_checkpoint(quick_domain_classifi
 
 
 def test_wandb_logs_offline_without_an_account(quick_domain_classifier, tmp_path, monkeypatch):
-    from lightning_gans.cli import run
+    from lightning_gans.runs import run
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -11,7 +11,7 @@ import yaml
 from test_cli import CONFIGS, ring8_fit
 from test_module import make_trainer
 
-from lightning_gans.cli import run
+from lightning_gans.runs import run
 from lightning_gans.data import GANDataModule
 from lightning_gans.evaluation import Evaluator
 from lightning_gans.launcher import settings_from, sweep_parser

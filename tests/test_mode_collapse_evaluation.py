@@ -88,7 +88,7 @@ def test_objectives_resolve_per_dataset_and_know_their_direction():
 
 
 def run_rows(tmp_path, *arguments: str) -> list[dict[str, str]]:
-    from lightning_gans.cli import run
+    from lightning_gans.runs import run
 
     run(["fit", *arguments, "--run.root", str(tmp_path), "--run.name", "run", "--run.wandb", "false"])
     with open(tmp_path / "run" / "version_0" / "metrics.csv") as handle:

@@ -8,16 +8,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
+import torch
+import yaml
 from optuna.trial import TrialState
 
+from lightning_gans.runs import run
 from lightning_gans.schedule import is_evaluation_step
 from lightning_gans.search import authors_setting
 from lightning_gans.studies import StorageError, open_storage
-from lightning_gans.sweep import SweepSettings, TrialSeededRandomSampler, open_study, study_record, trial_schedule
+from lightning_gans.sweep import (
+    SweepSettings,
+    TrialCLI,
+    TrialSeededRandomSampler,
+    open_study,
+    study_record,
+    trial_run_arguments,
+)
 
 SCRIPT = Path(sys.executable).with_name("lightning-gans")
 POSTGRES = os.environ.get("LIGHTNING_GANS_TEST_POSTGRES")
@@ -286,13 +298,38 @@ def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
 
 
 @pytest.mark.parametrize(("dataset", "every", "steps"), [("celeba", 12_656, 101_250), ("fashion_mnist", 3_906, 15_625)])
-def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, every, steps):
-    settings = SweepSettings(loss="ns_gan", dataset=dataset)
-    schedule = trial_schedule(settings)
+def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, every, steps, tmp_path):
+    settings = SweepSettings(loss="ns_gan", dataset=dataset, root=str(tmp_path))
+    arguments = trial_run_arguments(settings, 0, {"lr": 1e-4}, seed=0)
+    cli = run(arguments, cli_class=partial(TrialCLI, []), run=False)  # the trial's classes, built as run_trial does
+    schedule = cli.config_init["evaluation"]
     evaluated = [step for step in range(1, steps + 1) if is_evaluation_step(step, schedule.every_n_steps, steps)]
-    assert settings.training_steps == steps
+    assert cli.model.hparams.steps == settings.training_steps == steps
     assert evaluated == [*range(every, steps, every), steps]  # every 5 of the reference's epochs, and the last step
     assert study_record(settings)["eval_every"] == every
+
+
+def test_a_trial_writes_its_config_and_fit_retrains_it_exactly(tmp_path):
+    storage, name = str(tmp_path / "optuna.journal"), "wgan_gp-ring8-wide"
+    options = ("--dataset", "ring8", "--backbone", "mlp", "--eval-every", "3", "--eval-samples", "200")
+    run_sweep(storage, tmp_path, 1, 1, 6, *options)
+    (trial,) = load(storage, name).trials
+    directory = tmp_path / "sweeps" / name / "trial-0000" / "version_0"
+    config = yaml.safe_load((directory / "config.yaml").read_text())
+    assert {key: config["model"][key] for key in trial.params} == trial.params  # the trial's drawn values
+    assert (config["model"]["steps"], config["evaluation"]["every_n_steps"], config["data"]["name"]) == (6, 3, "ring8")
+    refit = subprocess.run(
+        [str(SCRIPT), "fit", "--config", str(directory / "config.yaml"), "--run.root", str(tmp_path / "refit")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refit.returncode == 0, refit.stderr[-3000:]
+    again = tmp_path / "refit" / "trial-0000" / "version_0"
+    first, second = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False) for d in (directory, again))
+    assert first["state_dict"].keys() == second["state_dict"].keys()
+    assert all(torch.equal(first["state_dict"][key], second["state_dict"][key]) for key in first["state_dict"])
+    losses = [pd.read_csv(d / "metrics.csv").filter(regex=r"^(d|g)[_/]|^step$") for d in (directory, again)]
+    assert len(losses[0].columns) > 3
+    pd.testing.assert_frame_equal(*losses)
 
 
 def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tmp_path):

@@ -1,0 +1,126 @@
+"""A run's one description: the LightningCLI config (model, data, trainer, evaluation, run) and the CLI that reads it.
+
+`fit` reads it from `--config` files and flags; a sweep trial is the same config, built by the same code, from the
+base configs of its loss, dataset and backbone plus the trial's values as dotted overrides, and it saves its
+config.yaml beside its metrics, so `lightning-gans fit --config <trial>/config.yaml` trains it again. Names (loss,
+backbone, dataset, extractor) are validated while the classes are instantiated, before any data is read or any step
+is taken, and a bad one is reported as a usage error that lists the valid names.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+
+from .data import GANDataModule
+from .defaults import TRAINER_DEFAULTS
+from .module import GAN, DivergedError
+from .progress import StepProgressBar
+from .schedule import EvaluationSchedule, run_directory
+
+
+@dataclass
+class RunOptions:
+    """Where a run's files go and what it logs to.
+
+    Args:
+        name: the run's folder under `root` (versions are numbered inside it).
+        root: the directory that holds all runs.
+        wandb: also log to Weights & Biases (offline unless WANDB_MODE says otherwise; no account needed).
+        wandb_project: the W&B project.
+    """
+
+    name: str = "gan"
+    root: str = "runs"
+    wandb: bool = True
+    wandb_project: str = "lightning-gans"
+
+    def loggers(self) -> list[Logger]:
+        csv = CSVLogger(save_dir=self.root, name=self.name)
+        if not self.wandb:
+            return [csv]
+        wandb_dir = Path(self.root)
+        wandb_dir.mkdir(parents=True, exist_ok=True)
+        run_name = f"{self.name}/version_{csv.version}"
+        return [csv, WandbLogger(name=run_name, save_dir=str(wandb_dir), project=self.wandb_project)]
+
+
+class GANCLI(LightningCLI):
+    divergence: DivergedError | None = None
+    """Set when `fit` stopped at a non-finite loss or sample; main() then exits with status 1."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
+        parser.add_class_arguments(RunOptions, "run")
+        parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
+        parser.link_arguments("seed_everything", "data.seed")
+
+    def _parse_ckpt_path(self) -> None:
+        """Keeps the command line authoritative on resume.
+
+        LightningCLI would overwrite the parsed model arguments with the hyperparameters stored in `--ckpt_path`,
+        which silently undoes `--model.steps` when a finished run is extended. A resume here passes the run's own
+        saved config.yaml, so nothing is lost by skipping that merge.
+        """
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Adds the step-counting progress bar and the run's loggers, unless the trainer config or kwargs set them."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer_config = config.get("trainer", {})
+        if trainer_config.get("enable_progress_bar") is not False and not trainer_config.get("fast_dev_run"):
+            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), StepProgressBar()]
+        if trainer_config.get("logger") is None and "logger" not in kwargs:
+            kwargs["logger"] = config["run"].loggers()
+        return super().instantiate_trainer(**kwargs)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Divergence ends training with one line saying what is kept, not a traceback.
+
+        The run's evaluations before divergence and their best checkpoint stay on disk: the reference keeps a
+        diverged model's best earlier checkpoint, and a sweep trial keeps its score the same way.
+        """
+        try:
+            super()._run_subcommand(subcommand)
+        except DivergedError as divergence:
+            self.divergence = divergence
+            print(f"training stopped: {divergence}; {kept_after_divergence(self.trainer)}", file=sys.stderr)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as error:  # unknown names and out-of-range values, raised by the constructors
+            self.parser.error(str(error))
+
+
+def kept_after_divergence(trainer: Trainer) -> str:
+    schedule = next((c for c in trainer.callbacks if isinstance(c, EvaluationSchedule)), None)
+    if schedule is None or schedule.best_score is None:
+        return "no evaluation ran before it"
+    best = run_directory(trainer) / "checkpoints" / "best.ckpt"
+    return f"best {schedule.selection_key} = {schedule.best_score:.6g} at step {schedule.best_step}, kept in {best}"
+
+
+def run(args: list[str] | None = None, cli_class: type[GANCLI] = GANCLI, **options: Any) -> GANCLI:
+    """Runs one subcommand (`fit`, ...) and returns the CLI, whose model and trainer tests can inspect.
+
+    With `run=False` in `options`, `args` carry no subcommand and the classes are only instantiated (a sweep
+    trial, which fits them itself); `cli_class` and other `options` reach LightningCLI.
+    """
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return cli_class(
+        GAN,
+        GANDataModule,
+        args=args,
+        seed_everything_default=0,
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        **options,
+    )
