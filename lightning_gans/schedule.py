@@ -8,7 +8,6 @@ it came from and that checkpoint.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
+from .atomic import atomic_path
 from .data import GANDataModule
 from .data.mixtures import MIXTURES
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
@@ -290,13 +290,16 @@ class EvaluationSchedule(pl.Callback):
 
     @staticmethod
     def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
-        """Writes to a temporary name and renames, so a killed run never leaves half a checkpoint behind."""
-        partial = path.with_name(path.name + ".partial")
-        if trainer.is_global_zero:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(partial)
-        if trainer.is_global_zero:
-            os.replace(partial, path)
+        """Written atomically, so a killed run never leaves half a checkpoint behind.
+
+        Every rank calls trainer.save_checkpoint (it ends in a barrier); only rank 0 writes, so only it needs the
+        temporary file, and the other ranks' path is never opened.
+        """
+        if not trainer.is_global_zero:
+            trainer.save_checkpoint(path)
+            return
+        with atomic_path(path, suffix=".ckpt") as temporary:
+            trainer.save_checkpoint(temporary)
 
     # -- the best score survives a resume ---------------------------------------------------------------------
 

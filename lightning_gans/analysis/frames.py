@@ -13,7 +13,6 @@ import argparse
 import fnmatch
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from ..atomic import atomic_path
 from ..search import parameter_names
 from ..studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
 
@@ -207,17 +207,11 @@ def save_frame(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Writes CSV or Parquet by suffix, atomically: an interrupted export never leaves half a file behind."""
     path = Path(path)
     check_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=path.suffix) as temporary:
         if path.suffix == ".csv":
             frame.to_csv(temporary, index=False)
         else:
             frame.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
     return path
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ..analysis.tables import markdown
+from ..atomic import atomic_path
 
 
 def cpu_name() -> str:
@@ -132,6 +133,6 @@ def render(record: dict[str, Any]) -> str:
 
 
 def write_json(record: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(record, indent=2) + "\n")
     return path

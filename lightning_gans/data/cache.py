@@ -6,8 +6,6 @@ rank that finds the file never reads half of it; ranks racing to build it just r
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_gans.atomic import atomic_path
 from lightning_gans.data.errors import DatasetFileError
 
 
@@ -42,12 +41,5 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            np.savez_compressed(file, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez_compressed(temporary, **arrays)

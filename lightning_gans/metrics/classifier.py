@@ -14,8 +14,6 @@ when the architecture changes, so an old file is never loaded into a different n
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lightning_gans.atomic import atomic_path
 from lightning_gans.data import locations
 from lightning_gans.data.labels import LABELLED_DATASETS, NUM_CLASSES, labelled_split
 from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, weights_id_of
@@ -202,15 +201,8 @@ def _accuracy(classifier: DomainClassifier, images: Tensor, labels: Tensor, devi
 
 def _save_atomically(path: Path, payload: dict) -> None:
     """Temporary file + rename: a DDP rank or a second run never loads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            torch.save(payload, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def load_domain_extractor(
