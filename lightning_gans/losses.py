@@ -333,7 +333,8 @@ class Objective:
     set for BEGAN only, returns k after a training step from a discriminator loss output carrying the
     reconstruction errors (which output is the module's choice: `began_k_errors`).
     `fresh_generator_noise` says the reference draws a new z for the generator step (WGAN-GP) instead of reusing the
-    discriminator step's.
+    discriminator step's. `label` is the name figures and tables show; `unsearched` names GAN arguments a search must
+    leave alone for this objective (the VAE's n_disc: one joint update per step).
 
     `prior` names the latent distribution G is trained and sampled on: "uniform" (U[-1, 1], the paper's GAN
     prior) or "normal" (N(0, I), the VAE's, because its KL term pulls the posterior towards N(0, I)). A model
@@ -348,6 +349,8 @@ class Objective:
     after_discriminator_step: AfterDiscriminatorStep = _nothing_after_discriminator_step
     next_k: NextK | None = None
     fresh_generator_noise: bool = False
+    label: str = ""
+    unsearched: tuple[str, ...] = ()
     autoencoder_discriminator: bool = False
     prior: str = "uniform"
     joint_loss: JointLoss | None = None
@@ -445,18 +448,30 @@ def _vae_has_no_gan_losses(*args: object) -> NoReturn:
 OBJECTIVES: Registry[Objective] = Registry("loss")
 
 for _objective in (
-    Objective("mm_gan", _logit_discriminator_loss(gan_discriminator_loss), _logit_generator_loss(mm_generator_loss)),
-    Objective("ns_gan", _logit_discriminator_loss(gan_discriminator_loss), _logit_generator_loss(ns_generator_loss)),
+    Objective(
+        "mm_gan",
+        _logit_discriminator_loss(gan_discriminator_loss),
+        _logit_generator_loss(mm_generator_loss),
+        label="MM GAN",
+    ),
+    Objective(
+        "ns_gan",
+        _logit_discriminator_loss(gan_discriminator_loss),
+        _logit_generator_loss(ns_generator_loss),
+        label="NS GAN",
+    ),
     Objective(
         "lsgan",
         _logit_discriminator_loss(lsgan_discriminator_loss),
         _logit_generator_loss(lsgan_generator_loss),
+        label="LSGAN",
     ),
     Objective(
         "wgan",
         _logit_discriminator_loss(wgan_discriminator_loss),
         _logit_generator_loss(wgan_generator_loss),
         after_discriminator_step=_clip_critic,
+        label="WGAN",
     ),
     Objective(
         "wgan_gp",
@@ -464,16 +479,32 @@ for _objective in (
         _logit_generator_loss(wgan_generator_loss),
         gradient_penalty=True,
         fresh_generator_noise=True,
+        label="WGAN GP",
     ),
-    Objective("dragan", _dragan_discriminator_loss, _logit_generator_loss(ns_generator_loss), gradient_penalty=True),
+    Objective(
+        "dragan",
+        _dragan_discriminator_loss,
+        _logit_generator_loss(ns_generator_loss),
+        gradient_penalty=True,
+        label="DRAGAN",
+    ),
     Objective(
         "began",
         _began_discriminator_loss,
         _began_generator_loss,
         next_k=_began_next_k,
         autoencoder_discriminator=True,
+        label="BEGAN",
     ),
-    Objective("vae", _vae_has_no_gan_losses, _vae_has_no_gan_losses, prior="normal", joint_loss=vae_loss),
+    Objective(
+        "vae",
+        _vae_has_no_gan_losses,
+        _vae_has_no_gan_losses,
+        prior="normal",
+        joint_loss=vae_loss,
+        label="VAE",
+        unsearched=("n_disc",),
+    ),
 ):
     OBJECTIVES.register(_objective.name, _objective)
 

@@ -7,6 +7,8 @@ chosen by name (`auto` picks the dataset's), and its direction sets the Optuna s
 
 from __future__ import annotations
 
+from .data.datasets import DATASETS
+
 AUTO = "auto"
 DIRECTIONS: dict[str, str] = {
     "fd": "minimize",
@@ -17,13 +19,12 @@ DIRECTIONS: dict[str, str] = {
     "modes": "maximize",
     "high_quality": "maximize",
 }
-DATASET_OBJECTIVES: dict[str, str] = {"polygons": "f1", "ring8": "modes", "grid25": "modes"}
 
 
 def resolve_objective(objective: str, dataset: str) -> str:
-    """The objective's name, `auto` replaced by the dataset's default; unknown names list the valid ones."""
+    """The objective's name, `auto` replaced by the dataset's (its DatasetSpec); unknown names list the valid ones."""
     if objective == AUTO:
-        return DATASET_OBJECTIVES.get(dataset, "fd")
+        return DATASETS.get(dataset).objective if dataset in DATASETS else "fd"
     if objective not in DIRECTIONS:
         raise ValueError(f"unknown objective {objective!r}; valid objectives: {AUTO}, {', '.join(DIRECTIONS)}")
     return objective

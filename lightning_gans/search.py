@@ -85,12 +85,13 @@ def search_space(loss: str, space: str) -> list[Parameter]:
     OBJECTIVES.get(loss)
     _check_space(space)
     table = _read_yaml(SPACES_FILE)["parameters"]
+    unsearched = OBJECTIVES.get(loss).unsearched
     parameters = []
     for name, row in table.items():
         overrides = row.get("by_loss", {})
         for listed in (*row.get("losses", []), *overrides):
             OBJECTIVES.get(listed)  # a misspelt loss in the file would otherwise silently drop or keep a parameter
-        if loss in row.get("losses", [loss]):
+        if loss in row.get("losses", [loss]) and name not in unsearched:
             parameters.append(_parse(name, overrides.get(loss, {}).get(space, row[space])))
     return parameters
 

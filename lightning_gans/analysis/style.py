@@ -4,7 +4,8 @@ A reader compares figures side by side (distributions, budget curves, reruns, se
 colour and its place in the order everywhere, and a score must always be named with the features and sample count
 it was computed with: FD in domain features and FID in Inception features are different numbers, as are scores from
 2,000 and 10,000 samples. Colours come from seaborn's colour-blind-safe palette, assigned by the losses' registry
-order (with the VAE baseline last), so they never depend on which losses a selection happens to contain.
+order (with the VAE baseline last), so they never depend on which losses a selection happens to contain. Order and
+names come from the registries (each objective's and dataset's `label`): a new loss or dataset needs no edit here.
 """
 
 from __future__ import annotations
@@ -15,36 +16,24 @@ from collections.abc import Callable, Iterable, Sequence
 import pandas as pd
 import seaborn as sns
 
-LOSS_ORDER: tuple[str, ...] = ("mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
-LOSS_LABELS: dict[str, str] = {
-    "mm_gan": "MM GAN",
-    "ns_gan": "NS GAN",
-    "lsgan": "LSGAN",
-    "wgan": "WGAN",
-    "wgan_gp": "WGAN GP",
-    "dragan": "DRAGAN",
-    "began": "BEGAN",
-    "vae": "VAE",
-}
+from ..data.datasets import DATASETS
+from ..losses import OBJECTIVES
+
+LOSS_ORDER: tuple[str, ...] = tuple(OBJECTIVES.names())
+"""The losses in the registry's order (the paper's, the VAE baseline last)."""
+LOSS_LABELS: dict[str, str] = {name: OBJECTIVES.get(name).label or name for name in LOSS_ORDER}
 _PALETTE: list[str] = sns.color_palette("colorblind", 10).as_hex()
 _LOSS_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 9, 7)
-"""Palette order, except that BEGAN takes sky blue (9) over light pink (6): too faint on white, and too close to
-WGAN GP's reddish purple. The VAE baseline is grey."""
+"""Palette order by registry position, except that the seventh loss (BEGAN) takes sky blue (9) over light pink (6):
+too faint on white, and too close to WGAN GP's reddish purple. The eighth (the VAE baseline) is grey."""
+# Losses beyond the eighth take spare colours (loss_palette), hence strict=False.
 LOSS_COLOURS: dict[str, str] = {
-    loss: _PALETTE[index] for loss, index in zip(LOSS_ORDER, _LOSS_PALETTE_INDICES, strict=True)
+    loss: _PALETTE[index] for loss, index in zip(LOSS_ORDER, _LOSS_PALETTE_INDICES, strict=False)
 }
 _SPARE_COLOURS: list[str] = [colour for colour in _PALETTE if colour not in LOSS_COLOURS.values()]
-"""Palette entries no known loss uses, for losses this module has not heard of yet."""
+"""Palette entries no loss above uses, for losses registered later."""
 
-DATASET_LABELS: dict[str, str] = {
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-    "celeba": "CelebA",
-    "polygons": "Convex polygons",
-    "ring8": "Ring of 8 Gaussians",
-    "grid25": "Grid of 25 Gaussians",
-}
+DATASET_LABELS: dict[str, str] = {name: DATASETS.get(name).label or name for name in DATASETS.names()}
 PARAMETER_LABELS: dict[str, str] = {
     "lr": "learning rate",
     "beta1": "Adam β1",
@@ -125,11 +114,12 @@ def loss_palette(losses: Iterable[str]) -> dict[str, str]:
 
 
 def loss_label(loss: str) -> str:
-    return LOSS_LABELS.get(loss, loss)
+    """The registry's label, read when asked, so a loss registered after this module was imported has its own."""
+    return (OBJECTIVES.get(loss).label or loss) if loss in OBJECTIVES else loss
 
 
 def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+    return (DATASETS.get(dataset).label or dataset) if dataset in DATASETS else dataset
 
 
 def parameter_label(parameter: str) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..search import parameter_names
 from .budget import quantiles
-from .style import DATASET_LABELS, LOSS_LABELS, LOSS_ORDER, losses_in, metric_label, order_key
+from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
     "study",
@@ -160,17 +160,17 @@ def rerun_table(trials: pd.DataFrame) -> pd.DataFrame:
     objectives_per_dataset = statistics.groupby("dataset")["objective"].nunique()
 
     def column(row: pd.Series) -> str:
-        dataset = DATASET_LABELS.get(row["dataset"], row["dataset"])
+        dataset = dataset_label(row["dataset"])
         if objectives_per_dataset[row["dataset"]] > 1:
             return f"{dataset}: {metric_label(row['objective'])}"
         return dataset
 
     cells = statistics.assign(
         column=statistics.apply(column, axis=1),
-        row=statistics["loss"].map(lambda loss: LOSS_LABELS.get(loss, loss)),
+        row=statistics["loss"].map(loss_label),
         cell=[rerun_cell(row) for _, row in statistics.iterrows()],
     )
-    rows = [LOSS_LABELS.get(loss, loss) for loss in losses_in(statistics)]
+    rows = [loss_label(loss) for loss in losses_in(statistics)]
     table = cells.pivot(index="row", columns="column", values="cell").reindex(rows)
     table.index.name, table.columns.name = "loss", None
     return table.fillna("-")
