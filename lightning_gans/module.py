@@ -113,18 +113,6 @@ def kept_batch_norm_statistics(*modules: nn.Module) -> Iterator[None]:
                 getattr(layer, name).copy_(value)
 
 
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Skips weight gradients of a network that is only differentiated through (D during the G step)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in zip(module.parameters(), flags, strict=True):
-            parameter.requires_grad_(flag)
-
-
 def is_logging_step(done: int, every: int, total: int) -> bool:
     """Whether Lightning's loggers write after `done` of `total` steps: every `every` (0: never) and at the last."""
     return done >= total or (every > 0 and done % every == 0)
@@ -362,13 +350,13 @@ class GAN(pl.LightningModule):
         self._log_losses(out)
 
     def _generator_step(self, optimizer: Any, z: Tensor) -> LossOutput:
-        fake = self.generator(z)
-        with frozen(self.discriminator):
-            g_out = self.objective.generator_loss(self.discriminator, fake, self.loss_hp)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(g_out.total)
-        average_gradients(self.generator.parameters())
-        optimizer.step()
+        """Lightning's optimizer toggling keeps D's weights out of the graph: G's loss only flows through D."""
+        with self.toggled_optimizer(optimizer):
+            g_out = self.objective.generator_loss(self.discriminator, self.generator(z), self.loss_hp)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(g_out.total)
+            average_gradients(self.generator.parameters())
+            optimizer.step()
         return g_out
 
     def _watch_finite(self, network: int, loss: Tensor) -> None:

@@ -8,9 +8,10 @@ paper's InfoGAN-style network) and Radford et al. (DCGAN).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -45,6 +46,22 @@ def lrelu() -> nn.Module:
 INIT_STD = 0.02
 INIT_TRUNCATION = 2 * INIT_STD
 """TF's truncated_normal_initializer re-draws values beyond 2 std; trunc_normal_ takes the cut as absolute bounds."""
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Skips weight gradients of a network that is only differentiated through (D during the G step).
+
+    The GAN module's own step uses Lightning's optimizer toggling instead; this serves code without a Trainer (the
+    bench's plain loop, polygon recall's inversion of G).
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
 
 
 def init_weights(module: nn.Module) -> None:

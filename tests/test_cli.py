@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 
-from lightning_gans.runs import run
 from lightning_gans.data import DATASETS
 from lightning_gans.losses import OBJECTIVES
 from lightning_gans.module import GAN
 from lightning_gans.nets import BACKBONES
 from lightning_gans.resources import CONFIGS
+from lightning_gans.runs import run
 from lightning_gans.schedule import EvaluationSchedule
 
 ROOT = Path(__file__).resolve().parents[1]

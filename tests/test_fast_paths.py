@@ -11,7 +11,6 @@ import yaml
 from test_cli import CONFIGS, ring8_fit
 from test_module import make_trainer
 
-from lightning_gans.runs import run
 from lightning_gans.data import GANDataModule
 from lightning_gans.evaluation import Evaluator
 from lightning_gans.launcher import settings_from, sweep_parser
@@ -21,6 +20,7 @@ from lightning_gans.metrics.scores import GenerativeScores
 from lightning_gans.module import GAN
 from lightning_gans.progress import StepProgressBar
 from lightning_gans.registry import UnknownNameError
+from lightning_gans.runs import run
 from lightning_gans.schedule import EvaluationSchedule
 from lightning_gans.sweep import SweepSettings, study_record
 

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from lightning_gans.losses import LossHyperparameters, get_objective
-from lightning_gans.module import GAN, frozen, kept_batch_norm_statistics, uniform_noise
+from lightning_gans.module import GAN, kept_batch_norm_statistics, uniform_noise
+from lightning_gans.nets import frozen
 
 LR = 1e-3
 

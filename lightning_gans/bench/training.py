@@ -24,8 +24,8 @@ from ..data import GANDataModule
 from ..data.containers import as_samples
 from ..defaults import TRAINER_DEFAULTS
 from ..losses import LossHyperparameters, LossOutput, get_objective
-from ..module import GAN, frozen, is_generator_step, kept_batch_norm_statistics, prior_noise
-from ..nets import build_networks
+from ..module import GAN, is_generator_step, kept_batch_norm_statistics, prior_noise
+from ..nets import build_networks, frozen
 from ..search import authors_setting
 from .clock import clock
 
