@@ -6,12 +6,14 @@ import os
 import sys
 
 from .commands import COMMANDS
+from .plugins import load_plugins
 from .runs import run
 
 
 def main() -> None:
     """Console-script entry point: the evaluation and sweep commands, or LightningCLI's fit/validate/test."""
     os.environ.setdefault("WANDB_MODE", "offline")  # never needs an account unless the user asks for online
+    load_plugins()
 
     arguments = sys.argv[1:]
     if arguments and arguments[0] in COMMANDS:

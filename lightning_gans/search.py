@@ -9,6 +9,7 @@ setting even where it lies outside a narrow range or differs from a value the sp
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import optuna
 import yaml
 
 from .losses import OBJECTIVES
+from .module import GAN
 from .registry import UnknownNameError
 from .resources import CONFIGS, SPACES_FILE
 
@@ -123,9 +125,17 @@ def suggest(trial: optuna.Trial, parameters: list[Parameter]) -> dict[str, objec
 
 
 def authors_setting(loss: str) -> dict[str, object]:
-    """The GAN arguments of the authors' setting for `loss`: the package's configs/losses/<loss>.yaml, less the loss."""
+    """The GAN arguments of the authors' setting for `loss`: the package's configs/losses/<loss>.yaml, less the loss.
+
+    A loss registered from outside the package without a YAML (lightning_gans/plugins.py) has no published setting:
+    its trial 0 is the GAN module's defaults for the parameters the space searches.
+    """
     OBJECTIVES.get(loss)
-    model = dict(_read_yaml(LOSS_CONFIGS / f"{loss}.yaml")["model"])
+    path = LOSS_CONFIGS / f"{loss}.yaml"
+    if not path.is_file():
+        defaults = inspect.signature(GAN).parameters
+        return {p.name: defaults[p.name].default for p in search_space(loss, "wide") if p.name in defaults}
+    model = dict(_read_yaml(path)["model"])
     model.pop("loss")
     return model
 

@@ -298,9 +298,8 @@ def trial_run_arguments(settings: SweepSettings, trial_number: int, arguments: d
     }
     run = {"root": str(settings.run_root), "name": trial_directory(trial_number), "wandb": settings.wandb}
     overrides = {"model": model, "evaluation": evaluation, "trainer": trainer, "run": run}
-    configs = [CONFIGS / kind / f"{name}.yaml" for kind, name in base_configs(settings)]
     return [
-        *(argument for path in configs for argument in ("--config", str(path))),
+        *base_config_arguments(settings),
         f"--seed_everything={seed}",
         *(
             f"--{group}.{key}={flag_value(value)}"
@@ -315,8 +314,21 @@ def flag_value(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def base_configs(settings: SweepSettings) -> list[tuple[str, str]]:
-    return [("data", settings.dataset), ("backbones", settings.backbone), ("losses", settings.loss)]
+def base_config_arguments(settings: SweepSettings) -> list[str]:
+    """`--config` of the YAML of the trial's dataset, backbone and loss, in that order (later files win).
+
+    An entry registered from outside the package (lightning_gans/plugins.py) may have no YAML; its name is then all
+    its base config says.
+    """
+    arguments: list[str] = []
+    for flag, kind, name in (
+        ("data.name", "data", settings.dataset),
+        ("model.backbone", "backbones", settings.backbone),
+        ("model.loss", "losses", settings.loss),
+    ):
+        path = CONFIGS / kind / f"{name}.yaml"
+        arguments += ["--config", str(path)] if path.is_file() else [f"--{flag}={name}"]
+    return arguments
 
 
 def trial_directory(trial_number: int) -> str:
