@@ -2,7 +2,7 @@
 
 A fair comparison of objectives needs every loss to train the same networks, so the backbone is chosen by name and
 built here; the loss only decides whether the discriminator is a classifier (logits), for BEGAN an autoencoder
-(reconstructions), or for the VAE baseline an encoder (posterior parameters). Layer sizes follow PROTOCOL.md (the
+(reconstructions), or for the VAE baseline an encoder (posterior parameters). Layer sizes follow docs/protocol.md (the
 paper's InfoGAN-style network) and Radford et al. (DCGAN).
 """
 

@@ -1,9 +1,9 @@
 """What happens at every evaluation point of a run: a sample grid, the scores, and checkpoints.
 
-Evaluation points are counted in the paper's discriminator steps (PROTOCOL.md: every 5 "epochs" of 50,000
-images, i.e. 3,906 steps at batch 64) and always include the last step. A trial's score is the best value of its
-objective over its evaluation points (the paper's: the minimum FD), so the schedule keeps the best score, the step
-it came from and that checkpoint.
+Evaluation points are counted in the paper's discriminator steps (every 5 "epochs" of the dataset: 3,906 steps at
+batch 64 for 50,000-image epochs, 12,656 for CelebA; docs/protocol.md) and always include the last step. A trial's
+score is the best value of its objective over its evaluation points (the paper's: the minimum FD), so the schedule
+keeps the best score, the step it came from and that checkpoint.
 """
 
 from __future__ import annotations

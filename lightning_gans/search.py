@@ -1,9 +1,9 @@
 """The paper's random-search spaces, turned into optuna suggestions and GAN keyword arguments.
 
 The spaces are data (lightning_gans/configs/spaces.yaml), one entry per row of the paper's table, so that they can be
-checked against PROTOCOL.md by eye; this module only reads them and maps them onto optuna calls. Every search starts
-with the authors' setting of its loss as trial 0 (the paper always runs it), and that trial must train exactly that
-setting even where it lies outside a narrow range or differs from a value the space fixes.
+checked against docs/protocol.md by eye; this module only reads them and maps them onto optuna calls. Every search
+starts with the authors' setting of its loss as trial 0 (the paper always runs it), and that trial must train exactly
+that setting even where it lies outside a narrow range or differs from a value the space fixes.
 """
 
 from __future__ import annotations

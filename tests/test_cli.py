@@ -88,7 +88,7 @@ def test_configs_cover_every_registered_name():
     assert config_names("backbones") == sorted(BACKBONES.names())
 
 
-# The authors' settings, PROTOCOL.md: loss -> (lr, beta1, n_disc, D batch norm).
+# The authors' settings, docs/protocol.md: loss -> (lr, beta1, n_disc, D batch norm).
 AUTHORS = {
     "ns_gan": (5e-5, 0.0, 1, True),
     "mm_gan": (5e-5, 0.0, 1, True),

@@ -23,7 +23,7 @@ from lightning_gans.search import (
 
 LOSSES = ("mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
 
-# PROTOCOL.md, "Search spaces", written out independently of lightning_gans/configs/spaces.yaml.
+# docs/protocol.md, "Search spaces", written out independently of lightning_gans/configs/spaces.yaml.
 COMMON = {
     "wide": [
         Parameter("beta1", "uniform", (0.0, 1.0)),
@@ -55,7 +55,7 @@ LOSS_SPECIFIC = {
     ],
 }
 
-# PROTOCOL.md, authors' settings, plus the loss-specific defaults of configs/losses.
+# docs/protocol.md, authors' settings, plus the loss-specific defaults of configs/losses.
 AUTHORS = {
     "mm_gan": {"lr": 5e-5, "beta1": 0.0, "n_disc": 1, "d_batch_norm": True},
     "ns_gan": {"lr": 5e-5, "beta1": 0.0, "n_disc": 1, "d_batch_norm": True},
