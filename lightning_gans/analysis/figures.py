@@ -33,6 +33,7 @@ from ..losses import OBJECTIVES
 from ..search import SPACES, parameter_names, search_space
 from . import style
 from .budget import bootstrap_minimum
+from .frames import diverged, unscored
 from .tables import mode_collapse_keys
 
 __all__ = [
@@ -188,7 +189,7 @@ def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
     figure, axes = _grid(len(panels), columns=4)
     for ax, (objective, parameter) in zip(axes, panels, strict=True):
         rows = _select(done, objective=objective).dropna(subset=[parameter])
-        rows = rows[np.isfinite(rows["value"].astype(float))]  # diverged before any evaluation: no score to place
+        rows = rows[~unscored(rows)]  # diverged before any evaluation: no score to place
         if kinds[parameter] & {"uniform", "log_uniform"}:
             _points(ax, rows, rows[parameter].astype(float), rows["value"], palette)
             if "log_uniform" in kinds[parameter]:
@@ -461,11 +462,10 @@ def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, 
 def _outcome_counts(rows: pd.DataFrame, loss: str) -> str:
     """Lines under a loss's label: how many of its trials diverged (how many before scoring) and failed."""
     trials = rows[rows["loss"] == loss]
-    complete = trials[trials["state"] == "COMPLETE"]
-    diverged = int(complete["diverged_at"].notna().sum())
-    unscored = int((~np.isfinite(complete["value"].astype(float))).sum())
+    diverged_count, unscored_count = int(diverged(trials).sum()), int(unscored(trials).sum())
     failed = int((trials["state"] == "FAIL").sum())
-    lines = [f"{diverged} diverged" + (f", {unscored} unscored" if unscored else "")] if diverged else []
+    outcome = f"{diverged_count} diverged" + (f", {unscored_count} unscored" if unscored_count else "")
+    lines = [outcome] if diverged_count else []
     return "".join(f"\n{line}" for line in [*lines, *([f"{failed} failed"] if failed else [])])
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
@@ -201,6 +202,16 @@ def objective_scores(frame: pd.DataFrame) -> pd.Series:
         rows = frame["objective"] == key
         scores[rows] = frame.loc[rows, key]
     return scores
+
+
+def unscored(trials: pd.DataFrame) -> pd.Series:
+    """Complete trials that diverged before any evaluation: their value is +-inf (tried, never best)."""
+    return (trials["state"] == "COMPLETE") & ~np.isfinite(trials["value"].astype(float))
+
+
+def diverged(trials: pd.DataFrame) -> pd.Series:
+    """Complete trials that diverged, scored by their evaluations before it or unscored."""
+    return (trials["state"] == "COMPLETE") & trials["diverged_at"].notna()
 
 
 def save_frame(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -13,11 +13,11 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..search import parameter_names
 from .budget import quantiles
+from .frames import diverged, unscored
 from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
@@ -85,8 +85,8 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
     return {
         "study": name,
         "complete": len(complete),
-        "diverged": int(complete["diverged_at"].notna().sum()),
-        "unscored": int((~np.isfinite(values.to_numpy(float))).sum()),
+        "diverged": int(diverged(study).sum()),
+        "unscored": int(unscored(study).sum()),
         "failed": int((study["state"] == "FAIL").sum()),
         "best": best["value"] if best is not None else math.nan,
         "median": median,
@@ -127,9 +127,7 @@ def rerun_statistics(trials: pd.DataFrame) -> pd.DataFrame:
     """
     reruns = trials[trials["rerun_of"].notna() & (trials["state"] == "COMPLETE")]
     reruns = reruns.assign(
-        scored=reruns["value"].where(np.isfinite(reruns["value"].astype(float))),
-        unscored=~np.isfinite(reruns["value"].astype(float)),
-        diverged=reruns["diverged_at"].notna(),
+        scored=reruns["value"].where(~unscored(reruns)), unscored=unscored(reruns), diverged=diverged(reruns)
     )
     grouped = reruns.groupby(["loss", "dataset", "objective"], sort=False)
     statistics = grouped.agg(
