@@ -33,6 +33,8 @@ EVALUATIONS_ATTR = "evaluations"
 """Every evaluation's scores of a trial, a list of {"step": ..., "eval/...": ...}, rewritten after each one."""
 # What a retried trial keeps of the orphan: how its parameters were chosen and, for reruns, its seed.
 CARRIED_ATTRS = ("authors_setting", "rerun_seed")
+DRAWS_OF_ATTR = "draws_of"
+"""On a retry: the number of the first trial of its line, whose random draws and seed the retry takes."""
 
 
 class StorageError(ValueError):
@@ -161,8 +163,18 @@ def recover_orphans(study: optuna.Study, storage: StudyStorage, grace_seconds: f
         retry_attrs = {key: value for key, value in trial.user_attrs.items() if key in CARRIED_ATTRS}
         # An orphan killed before it sampled still has the parameters it was enqueued with (authors' setting, reruns).
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        study.enqueue_trial(params, user_attrs={**retry_attrs, "retry_of": trial.number})
+        retry_attrs |= {"retry_of": trial.number, DRAWS_OF_ATTR: draw_number(trial)}
+        study.enqueue_trial(params, user_attrs=retry_attrs)
     return orphans
+
+
+def draw_number(trial: optuna.Trial | FrozenTrial) -> int:
+    """The trial number its parameters and seed are derived from: its own, or the original's for a retry.
+
+    A worker killed while it was drawing parameters leaves an orphan with only some of them; the retry draws the rest
+    as the orphan would have, and trains with its seed, so a retry is the same trial whenever its worker died.
+    """
+    return trial.user_attrs.get(DRAWS_OF_ATTR, trial.number)
 
 
 class Heartbeat:

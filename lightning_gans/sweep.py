@@ -44,7 +44,15 @@ from .resources import CONFIGS
 from .runs import GANCLI, run
 from .schedule import EvaluationSchedule
 from .search import SPACES, authors_trial_params, trial_arguments
-from .studies import EVALUATIONS_ATTR, Heartbeat, StudyStorage, claim_trial, open_storage, state_counts
+from .studies import (
+    EVALUATIONS_ATTR,
+    Heartbeat,
+    StudyStorage,
+    claim_trial,
+    draw_number,
+    open_storage,
+    state_counts,
+)
 
 SAMPLERS = ("random", "tpe")
 PAPER_TRIALS = {"wide": 100, "narrow": 50}
@@ -139,6 +147,8 @@ def derived_seed(*parts: object) -> int:
 class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
     """Random search whose draws depend on (seed, study, trial number, parameter), not on which worker asks first.
 
+    A retry draws with its original's number (studies.draw_number), so it gets the parameters the original would have.
+
     The study name is part of the seed so that each loss gets its own independent search, as in the paper.
     """
 
@@ -147,7 +157,7 @@ class TrialSeededRandomSampler(optuna.samplers.RandomSampler):
         self._base_seed = seed
 
     def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, distribution: Any) -> Any:
-        seed = derived_seed(self._base_seed, study.study_name, trial.number, param_name)
+        seed = derived_seed(self._base_seed, study.study_name, draw_number(trial), param_name)
         draw = optuna.samplers.RandomSampler(seed=seed)
         return draw.sample_independent(study, trial, param_name, distribution)
 
@@ -341,7 +351,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     Divergence ends training, not the trial (see the module docstring).
     """
     arguments = trial_arguments(trial, settings.loss, settings.space)
-    seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", trial.number))
+    seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", draw_number(trial)))
     cli = run(
         trial_run_arguments(settings, trial.number, arguments, seed),
         cli_class=partial(TrialCLI, trial_loggers(settings, trial, arguments)),
