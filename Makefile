@@ -6,7 +6,7 @@ STAMP := $(VENV)/.setup-stamp
 
 LOSS ?= ns_gan
 DATASET ?= fashion_mnist
-BACKBONE ?= $(if $(filter ring8 grid25,$(DATASET)),mlp,infogan)
+BACKBONE ?=
 STEPS ?=
 SEED ?= 0
 EVAL_SAMPLES ?=
@@ -27,13 +27,18 @@ REPORTS ?= reports
 known = $(notdir $(basename $(wildcard lightning_gans/configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard lightning_gans/configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
+# A sweep's optional study flags, and the `fit` arguments it passes to every trial.
+study_flags = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(STUDY),--study $(STUDY)) $(if $(GPUS),--gpus $(GPUS))
+trial_flags = --evaluation.extractor=$(EXTRACTOR) --evaluation.objective=$(OBJECTIVE) \
+	$(if $(STEPS),--model.steps=$(STEPS)) $(if $(EVAL_SAMPLES),--evaluation.samples=$(EVAL_SAMPLES))
+
 .PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check bench test test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
 ifneq ($(filter train sweep reruns,$(MAKECMDGOALS)),)
 $(call check_name,losses,$(LOSS),LOSS)
 $(call check_name,data,$(DATASET),DATASET)
-$(call check_name,backbones,$(BACKBONE),BACKBONE)
+$(if $(BACKBONE),$(call check_name,backbones,$(BACKBONE),BACKBONE))
 endif
 
 setup: $(STAMP)
@@ -49,7 +54,7 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(BIN)/lightning-gans fit \
 		--config lightning_gans/configs/data/$(DATASET).yaml \
-		--config lightning_gans/configs/backbones/$(BACKBONE).yaml \
+		$(if $(BACKBONE),--config lightning_gans/configs/backbones/$(BACKBONE).yaml) \
 		--config lightning_gans/configs/losses/$(LOSS).yaml \
 		$(if $(STEPS),--model.steps $(STEPS)) \
 		$(if $(EVAL_SAMPLES),--evaluation.samples $(EVAL_SAMPLES)) \
@@ -60,17 +65,13 @@ train: $(STAMP)
 # The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
 sweep: $(STAMP)
 	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --sampler $(SAMPLER) --backbone $(BACKBONE) \
-		--objective $(OBJECTIVE) \
-		$(if $(TRIALS),--trials $(TRIALS)) $(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
-		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
+		--workers $(WORKERS) --seed $(SEED) --sampler $(SAMPLER) $(study_flags) $(trial_flags) \
+		$(if $(TRIALS),--trials $(TRIALS))
 
 # The best setting of a sweep re-run with seeds 0..SEEDS-1, in the study <study>-reruns.
 reruns: $(STAMP)
 	$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) --extractor $(EXTRACTOR) --objective $(OBJECTIVE) \
-		$(if $(STEPS),--steps $(STEPS)) $(if $(STUDY),--study $(STUDY)) \
-		$(if $(GPUS),--gpus $(GPUS)) $(if $(EVAL_SAMPLES),--eval-samples $(EVAL_SAMPLES))
+		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) $(study_flags) $(trial_flags)
 
 # optuna-dashboard on the sweep storage, on this machine only.
 dashboard: $(STAMP)

@@ -8,24 +8,36 @@ includes every machine's work.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
+from jsonargparse import ArgumentParser, Namespace
+from jsonargparse.typing import PositiveInt
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS
-from .search import SPACES
+from .atomic import atomic_path
 from .studies import StorageError, open_storage, redact, state_counts
-from .sweep import DIVERGED_AT_ATTR, PRUNERS, SAMPLERS, SweepSettings, open_reruns, open_study, run_worker
+from .sweep import (
+    DIVERGED_AT_ATTR,
+    RERUN_OF_ATTR,
+    RUN_GROUPS,
+    SweepSettings,
+    TrialProtocol,
+    open_reruns,
+    open_study,
+    run_worker,
+    trial_protocol,
+)
 
 POLL_SECONDS = 2.0
+STORAGE_VARIABLE = "LIGHTNING_GANS_STORAGE"
+"""How a worker learns the storage URL: the environment, not its command line, where `ps` would show a password."""
+SETTINGS_FILE = "sweep.yaml"
 
 
 def parse_gpus(text: str | None) -> list[str]:
@@ -38,140 +50,140 @@ def parse_gpus(text: str | None) -> list[str]:
     return gpus
 
 
-def sweep_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightning-gans sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("--loss", required=True)
-    parser.add_argument("--dataset", default="fashion_mnist")
-    parser.add_argument("--space", default="wide", help=f"one of {', '.join(SPACES)}")
-    parser.add_argument("--trials", type=int, default=None, help="complete trials wanted (default 100 wide, 50 narrow)")
-    parser.add_argument("--steps", type=int, default=None, help="D steps per trial (default: the paper's)")
-    parser.add_argument("--study", default=None, help="study name (default <loss>-<dataset>-<space>)")
-    parser.add_argument("--storage", default=None, help="journal file path (default runs/optuna.journal) or RDB URL")
-    parser.add_argument("--gpus", default=None, help="GPU indices, e.g. 0,1,2,3: one worker per GPU")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes per GPU (or on the CPU)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-samples", type=int, default=EVALUATION_SAMPLES)
-    parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval in D steps")
-    parser.add_argument("--extractor", default="auto", choices=["auto", "inception", "domain"])
-    parser.add_argument("--backbone", default="infogan")
-    parser.add_argument(
-        "--objective", default="auto", help="what a trial is judged by (auto: FD; polygon F1; mixture modes)"
+def sweep_parser(prog: str = "lightning-gans sweep") -> ArgumentParser:
+    """The study's settings (SweepSettings, typed and documented there) and where its workers run."""
+    parser = ArgumentParser(
+        prog=prog,
+        description=__doc__.splitlines()[0],
+        epilog=f"Arguments of `fit` (--config, --{'.*, --'.join(RUN_GROUPS)}.*) go to every trial, "
+        "e.g. --model.steps=300 --evaluation.samples=2000 --run.wandb=false.",
     )
-    parser.add_argument("--sampler", default="random", help=f"one of {', '.join(SAMPLERS)}")
-    parser.add_argument("--pruner", default="none", help=f"one of {', '.join(PRUNERS)}")
-    parser.add_argument("--root", default="runs")
-    parser.add_argument("--no-wandb", action="store_true", help="log trials to CSV only")
-    parser.add_argument("--precision", default="32-true", help="trainer precision: 32-true (the paper's), bf16-mixed")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last layout for convolutions")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    parser.add_argument("--heartbeat-seconds", type=float, default=HEARTBEAT_SECONDS)
-    parser.add_argument(
-        "--grace-seconds", type=float, default=GRACE_SECONDS, help="heartbeat age after which a trial is orphaned"
-    )
+    parser.add_class_arguments(SweepSettings, as_group=False, skip={"trial"})  # `trial` is what the epilog says
+    parser.add_argument("--gpus", type=str | None, default=None, help="GPU indices, e.g. 0,1,2,3: one worker per GPU")
+    parser.add_argument("--workers", type=PositiveInt, default=1, help="worker processes per GPU (or on the CPU)")
     return parser
 
 
-def settings_from(options: argparse.Namespace) -> SweepSettings:
-    values = {
-        "loss": options.loss,
-        "dataset": options.dataset,
-        "space": options.space,
-        "trials": options.trials,
-        "steps": options.steps,
-        "study": options.study,
-        "storage": options.storage,
-        "seed": options.seed,
-        "eval_samples": options.eval_samples,
-        "extractor": options.extractor,
-        "backbone": options.backbone,
-        "objective": options.objective,
-        "sampler": options.sampler,
-        "pruner": options.pruner,
-        "root": options.root,
-        "wandb": not options.no_wandb,
-        "precision": options.precision,
-        "channels_last": options.channels_last,
-        "compile": options.compile,
-        "heartbeat_seconds": options.heartbeat_seconds,
-        "grace_seconds": options.grace_seconds,
-    }
-    if options.eval_every is not None:
-        values["eval_every"] = options.eval_every
-    return SweepSettings(**values)
+def split_trial_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """The sweep's own arguments, and those every trial's `fit` takes (as `--name=value`, for SweepSettings.trial)."""
+    own: list[str] = []
+    trial: list[str] = []
+    index = 0
+    while index < len(arguments):
+        token = arguments[index]
+        index += 1
+        if not is_trial_argument(token.split("=", 1)[0].removeprefix("--")):
+            own.append(token)
+        elif "=" in token or index == len(arguments) or arguments[index].startswith("--"):
+            trial.append(token)
+        else:
+            trial.append(f"{token}={arguments[index]}")
+            index += 1
+    return own, trial
+
+
+def is_trial_argument(name: str) -> bool:
+    return name == "config" or ("." in name and name.split(".")[0] in RUN_GROUPS)
+
+
+def parse_sweep(parser: ArgumentParser, arguments: list[str]) -> tuple[Namespace, SweepSettings]:
+    own, trial = split_trial_arguments(arguments)
+    config = parser.parse_args(own)
+    config.trial = trial
+    return config, settings_from(config)
+
+
+def settings_from(config: Namespace) -> SweepSettings:
+    return SweepSettings(**{field.name: config[field.name] for field in fields(SweepSettings)})
 
 
 def sweep_command(arguments: list[str]) -> int:
     parser = sweep_parser()
-    options = parser.parse_args(arguments)
-    try:
-        settings = settings_from(options)
-        gpus = checked_devices(options)
-        storage = open_storage(settings.storage)
-        study = open_study(settings, storage)
-    except (ValueError, StorageError) as error:
-        parser.error(str(error))
-    return launch(settings, storage.url, study, gpus, options.workers)
+    config, settings = checked(parser, lambda: parse_sweep(parser, arguments))
+    protocol = checked(parser, lambda: trial_protocol(settings))
+    storage = checked(parser, lambda: open_storage(settings.storage))
+    study = checked(parser, lambda: open_study(settings, protocol, storage))
+    return launch(parser, config, settings, protocol, storage.url, study)
 
 
 def reruns_command(arguments: list[str]) -> int:
     """The paper's third phase: the best setting of a study re-run with seeds 0..SEEDS-1, in its own study."""
-    parser = sweep_parser()
-    parser.prog = "lightning-gans reruns"
-    parser.add_argument("--seeds", type=int, default=50, help="re-run the best setting with seeds 0..SEEDS-1")
-    options = parser.parse_args(arguments)
+    parser = sweep_parser("lightning-gans reruns")
+    parser.add_argument("--seeds", type=PositiveInt, default=50, help="re-run the best setting with seeds 0..SEEDS-1")
+    config, source = checked(parser, lambda: parse_sweep(parser, arguments))
+    settings = replace(source, study=f"{source.study_name}-reruns", trials=config.seeds)
+    config.study, config.trials = settings.study, settings.trials
+    protocol = checked(parser, lambda: trial_protocol(settings))
+    storage = checked(parser, lambda: open_storage(settings.storage))
+    study = checked(parser, lambda: open_reruns(settings, protocol, storage, source.study_name, config.seeds))
+    return launch(parser, config, settings, protocol, storage.url, study)
+
+
+def checked(parser: ArgumentParser, step):
+    """A bad value (a name, a count, a storage that cannot be reached) is a usage error, before any work is done."""
     try:
-        if options.seeds < 1:
-            raise ValueError(f"SEEDS={options.seeds} is not allowed; it must be an integer >= 1")
-        source = settings_from(options)
-        settings = replace(source, study=f"{source.study_name}-reruns", trials=options.seeds, reruns=True)
-        gpus = checked_devices(options)
-        storage = open_storage(settings.storage)
-        study = open_reruns(settings, storage, source.study_name, options.seeds)
+        return step()
     except (ValueError, StorageError) as error:
         parser.error(str(error))
-    return launch(settings, storage.url, study, gpus, options.workers)
 
 
-def checked_devices(options: argparse.Namespace) -> list[str]:
-    if options.workers < 1:
-        raise ValueError(f"WORKERS={options.workers} is not allowed; it must be an integer >= 1")
-    return parse_gpus(options.gpus)
-
-
-def launch(settings: SweepSettings, url: str, study, gpus: list[str], per_device: int) -> int:
-    settings.run_root.mkdir(parents=True, exist_ok=True)
+def launch(
+    parser: ArgumentParser, config: Namespace, settings: SweepSettings, protocol: TrialProtocol, url: str, study
+) -> int:
+    gpus = checked(parser, lambda: parse_gpus(config.gpus))
+    protocol.root.mkdir(parents=True, exist_ok=True)
     print(
         f"study {settings.study_name!r} in {redact(url)}: {settings.target_trials} trials of "
-        f"{settings.training_steps} D steps, {settings.space} space, {settings.eval_samples} evaluation samples"
+        f"{protocol.steps} D steps, {settings.space} space, {protocol.eval_samples} evaluation samples"
     )
-    print(f"trial logs and checkpoints: {settings.run_root}/")
-    print(f"watch it: make dashboard STORAGE={url}")
+    print(f"trial logs and checkpoints: {protocol.root}/")
+    print(f"watch it: make dashboard STORAGE={redact(url)}")
     counts = state_counts(study)
     finished = counts[TrialState.COMPLETE] >= settings.target_trials or (
-        settings.reruns and not counts[TrialState.WAITING] and not counts[TrialState.RUNNING]
+        RERUN_OF_ATTR in study.user_attrs and not counts[TrialState.WAITING] and not counts[TrialState.RUNNING]
     )
     if finished:
         print(f"the study already has {counts[TrialState.COMPLETE]} complete trials; nothing to do")
         return 0
-    return watch(study, settings, start_workers(settings, gpus, per_device))
+    workers_file = write_worker_settings(parser, config, protocol.root)
+    return watch(study, settings, start_workers(workers_file, url, protocol.root, gpus, config.workers))
 
 
-def start_workers(settings: SweepSettings, gpus: list[str], per_device: int) -> list[tuple[subprocess.Popen, Path]]:
-    payload = json.dumps(asdict(settings))
+def write_worker_settings(parser: ArgumentParser, config: Namespace, root: Path) -> Path:
+    """The study's settings as the parser dumps them, for workers to parse with the same parser; no storage URL."""
+    worker_config = config.clone()
+    worker_config.storage = None
+    for launcher_only in ("gpus", "workers", "seeds"):
+        worker_config.pop(launcher_only, None)
+    path = root / SETTINGS_FILE
+    with atomic_path(path) as partial:
+        partial.write_text(worker_parser().dump(worker_config))
+    return path
+
+
+def worker_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="lightning-gans sweep-worker")
+    parser.add_class_arguments(SweepSettings, as_group=False)
+    return parser
+
+
+def start_workers(
+    settings_file: Path, url: str, root: Path, gpus: list[str], per_device: int
+) -> list[tuple[subprocess.Popen, Path]]:
     devices = gpus or [None]
     # CPU workers share the cores instead of each starting one thread per core.
     cpu_threads = str(max(1, (os.cpu_count() or 1) // per_device))
     workers = []
     for device in devices:
         for index in range(per_device):
-            env = dict(os.environ)
+            env = {**os.environ, STORAGE_VARIABLE: url}
             if device is not None:
                 env["CUDA_VISIBLE_DEVICES"] = device
             else:
                 env.setdefault("OMP_NUM_THREADS", cpu_threads)
-            log = settings.run_root / f"worker-{device if device is not None else 'cpu'}-{index}.log"
+            log = root / f"worker-{device if device is not None else 'cpu'}-{index}.log"
             handle = open(log, "a")  # noqa: SIM115 (kept open for the child's lifetime)
-            command = [sys.executable, "-m", "lightning_gans.cli", "sweep-worker", payload]
+            command = [sys.executable, "-m", "lightning_gans.cli", "sweep-worker", str(settings_file)]
             workers.append((subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT), log))
     return workers
 
@@ -199,8 +211,8 @@ def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, 
 
 
 def sweep_worker_command(arguments: list[str]) -> int:
-    """Internal: one worker process (started by `sweep`), settings as JSON."""
-    values = json.loads(arguments[0])
-    known = {field.name for field in fields(SweepSettings)}
-    run_worker(SweepSettings(**{key: value for key, value in values.items() if key in known}))
+    """Internal: one worker process (started by `sweep`), given the settings file the launcher wrote."""
+    config = worker_parser().parse_path(arguments[0])
+    config.storage = os.environ[STORAGE_VARIABLE]
+    run_worker(settings_from(config))
     return 0

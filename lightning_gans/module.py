@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .distributed import average_gradients, average_tensor, reducer_disabled
 from .losses import JointLoss, LossHyperparameters, LossOutput, get_objective
-from .nets import build_networks
+from .nets import PAPER_BACKBONE, build_networks
 from .registry import Registry
 
 # The same evaluation noise for every run, so sample grids of different trials are comparable.
@@ -69,6 +69,11 @@ def prior_noise(prior: str, count: int, z_dim: int, generator: torch.Generator |
 
 # How the generator step gets its z: the reference reuses the discriminator step's z except for the losses whose
 # objective asks for a fresh one (WGAN-GP); the other rules are named departures, recorded in the run's config.
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"trainer precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)}")
+
+
 G_STEP_NOISE = ("reference", "fresh", "reused")
 # Which reconstruction errors move BEGAN's k: the reference recomputes them after the step's updates (same batch and
 # z, networks as updated); `discriminator_step` takes the errors of the discriminator's loss before its update.
@@ -137,7 +142,8 @@ class GAN(pl.LightningModule):
 
     Args:
         loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began, vae).
-        backbone: a registered network pair (infogan, dcgan, mlp).
+        backbone: a registered network pair (infogan, dcgan, mlp); by default the dataset's (filled in by the CLI
+            from its registry entry), or the paper's InfoGAN pair when the module is built without one.
         sample_shape: shape of one sample; the CLI links it from the data module.
         steps: training length in discriminator steps (the paper's steps, not Lightning's optimizer steps); by
             default the dataset's (lightning_gans/data/datasets.py), resolved when training starts.
@@ -164,7 +170,7 @@ class GAN(pl.LightningModule):
     def __init__(
         self,
         loss: str = "ns_gan",
-        backbone: str = "infogan",
+        backbone: str | None = None,
         sample_shape: tuple[int, ...] = (1, 28, 28),
         steps: int | None = None,
         lr: float = 2e-4,
@@ -210,7 +216,12 @@ class GAN(pl.LightningModule):
             began_clip_k=began_clip_k,
         )
         networks = build_networks(
-            backbone, tuple(sample_shape), z_dim, d_batch_norm, self.objective.autoencoder_discriminator, joint
+            backbone or PAPER_BACKBONE,
+            tuple(sample_shape),
+            z_dim,
+            d_batch_norm,
+            self.objective.autoencoder_discriminator,
+            joint,
         )
         self.generator = networks.generator
         self.discriminator = networks.discriminator
@@ -256,9 +267,7 @@ class GAN(pl.LightningModule):
             if datamodule is None or not hasattr(datamodule, "paper_steps"):
                 raise ValueError("steps must be given when training without a GANDataModule (no dataset table)")
             self.hparams.steps = datamodule.paper_steps  # saved with every checkpoint from here on
-        precision = self.trainer.precision
-        if precision not in PRECISIONS:
-            raise ValueError(f"trainer precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)}")
+        check_precision(self.trainer.precision)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.d_step >= self.hparams.steps:

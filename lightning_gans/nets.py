@@ -298,6 +298,8 @@ def build_mlp(
 
 Builder = Callable[[tuple[int, ...], int, bool, bool, bool], NetworkPair]
 BACKBONES: Registry[Builder] = Registry("backbone")
+PAPER_BACKBONE = "infogan"
+"""The paper's network pair, every image dataset's default (DatasetSpec.backbone)."""
 BACKBONES.register("infogan", build_infogan)
 BACKBONES.register("dcgan", build_dcgan)
 BACKBONES.register("mlp", build_mlp)

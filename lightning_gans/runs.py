@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
-from .data import GANDataModule
+from .data import DATASETS, GANDataModule
 from .defaults import TRAINER_DEFAULTS
 from .module import GAN, DivergedError
 from .progress import StepProgressBar
@@ -92,6 +94,12 @@ class GANCLI(LightningCLI):
             self.divergence = divergence
             print(f"training stopped: {divergence}; {kept_after_divergence(self.trainer)}", file=sys.stderr)
 
+    def before_instantiate_classes(self) -> None:
+        """A run that names no backbone trains its dataset's (the registry entry's), e.g. the MLP pair on points."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.model.backbone is None and config.data.name in DATASETS:
+            config.model.backbone = DATASETS.get(config.data.name).backbone
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
@@ -107,6 +115,24 @@ def kept_after_divergence(trainer: Trainer) -> str:
     return f"best {schedule.selection_key} = {schedule.best_score:.6g} at step {schedule.best_step}, kept in {best}"
 
 
+class ParsedRun(GANCLI):
+    """The run's config as `fit` reads it, validated by the same parser, with nothing instantiated.
+
+    A sweep reads what its trials share (length, evaluation, precision, where files go) from it before any trial
+    starts, so a bad trial argument fails the sweep's command, not every trial.
+    """
+
+    def _set_seed(self) -> None:
+        """No global seed is set: nothing will be drawn."""
+
+    def instantiate_classes(self) -> None:
+        """Nothing is built: the caller wants the config only."""
+
+
+def parsed_config(args: list[str]) -> Namespace:
+    return run(args, cli_class=ParsedRun, run=False).config
+
+
 def run(args: list[str] | None = None, cli_class: type[GANCLI] = GANCLI, **options: Any) -> GANCLI:
     """Runs one subcommand (`fit`, ...) and returns the CLI, whose model and trainer tests can inspect.
 
@@ -114,6 +140,13 @@ def run(args: list[str] | None = None, cli_class: type[GANCLI] = GANCLI, **optio
     trial, which fits them itself); `cli_class` and other `options` reach LightningCLI.
     """
     os.environ.setdefault("WANDB_MODE", "offline")
+    with warnings.catch_warnings():
+        # Given `args`, LightningCLI warns when the process has its own argv (a sweep's launcher and workers do).
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return _cli(args, cli_class, **options)
+
+
+def _cli(args: list[str] | None, cli_class: type[GANCLI], **options: Any) -> GANCLI:
     return cli_class(
         GAN,
         GANDataModule,

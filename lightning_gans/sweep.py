@@ -29,21 +29,21 @@ from typing import Any
 
 import lightning.pytorch as pl
 import optuna
+from jsonargparse.typing import PositiveFloat, PositiveInt
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from optuna.trial import TrialState
 
 from .data import DATASETS
-from .defaults import EVALUATION_SAMPLES, GRACE_SECONDS, HEARTBEAT_SECONDS
+from .defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
 from .losses import OBJECTIVES
-from .module import PRECISIONS, DivergedError
+from .module import DivergedError, check_precision
 from .nets import BACKBONES
-from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import direction, resolve_objective
 from .registry import UnknownNameError
 from .resources import CONFIGS
-from .runs import GANCLI, run
+from .runs import GANCLI, parsed_config, run
 from .schedule import EvaluationSchedule
-from .search import SPACES, authors_trial_params, trial_arguments
+from .search import SPACES, authors_trial_params, search_space, trial_arguments
 from .studies import (
     EVALUATIONS_ATTR,
     Heartbeat,
@@ -57,56 +57,72 @@ from .studies import (
 SAMPLERS = ("random", "tpe")
 PAPER_TRIALS = {"wide": 100, "narrow": 50}
 PRUNERS = ("none", "median")
+RUN_GROUPS = ("model", "data", "trainer", "evaluation", "run")
+"""The groups of a run's config (lightning_gans/runs.py): a sweep passes arguments in them on to every trial."""
 
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """Everything a worker needs to run trials of one study; validated before anything starts."""
+    """One study: which search it is, where it is kept, how many trials it wants and how they are drawn.
+
+    How a trial trains (length, evaluation, precision, logging, where its files go) is not a setting of the sweep: it
+    is the trial's `fit` config, the base configs of (dataset, backbone, loss) plus `trial` arguments plus the trial's
+    drawn values (`trial_run_arguments`). The study records what its trials share (`TrialProtocol`).
+
+    Args:
+        loss: the loss searched.
+        dataset: what every trial trains on.
+        space: the paper's search space, wide or narrow.
+        backbone: the networks; by default the dataset's (its registry entry).
+        trials: complete trials wanted; by default the paper's 100 (wide space) or 50 (narrow).
+        study: the study's name; by default <loss>-<dataset>-<space>.
+        storage: a journal file or an RDB URL; by default runs/optuna.journal.
+        sampler: random (the paper's) or tpe.
+        pruner: none (the paper's) or median.
+        seed: the search's seed; each trial's draws and training seed derive from it and the trial's number.
+        heartbeat_seconds: how often a worker stamps the trial it runs.
+        grace_seconds: heartbeat age after which a running trial counts as orphaned and is retried.
+        trial: `fit` arguments every trial takes, e.g. --model.steps=300 or --config=extra.yaml; the parameters the
+            space searches belong to each trial and cannot be set here.
+    """
 
     loss: str
     dataset: str = "fashion_mnist"
     space: str = "wide"
-    trials: int | None = None
-    steps: int | None = None
+    backbone: str | None = None
+    trials: PositiveInt | None = None
     study: str | None = None
     storage: str | None = None
-    seed: int = 0
-    eval_samples: int = EVALUATION_SAMPLES
-    eval_every: int | None = None
-    extractor: str = "auto"
-    backbone: str = "infogan"
-    objective: str = OBJECTIVE_AUTO
     sampler: str = "random"
     pruner: str = "none"
-    root: str = "runs"
-    wandb: bool = True
-    accelerator: str = "auto"
-    precision: str = "32-true"
-    channels_last: bool = False
-    compile: bool = False
-    heartbeat_seconds: float = HEARTBEAT_SECONDS
-    grace_seconds: float = GRACE_SECONDS
-    reruns: bool = False
+    seed: int = 0
+    heartbeat_seconds: PositiveFloat = HEARTBEAT_SECONDS
+    grace_seconds: PositiveFloat = GRACE_SECONDS
+    trial: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         OBJECTIVES.get(self.loss)
         DATASETS.get(self.dataset)
-        BACKBONES.get(self.backbone)
-        resolve_objective(self.objective, self.dataset)
+        BACKBONES.get(self.network)
         if self.space not in SPACES:
             raise UnknownNameError(f"unknown space {self.space!r}; valid space names: {', '.join(SPACES)}")
-        for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("precision", PRECISIONS)):
+        for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
             if getattr(self, name) not in allowed:
                 raise UnknownNameError(f"unknown {name} {getattr(self, name)!r}; valid {name}s: {', '.join(allowed)}")
-        for name, shown in (
-            ("target_trials", "TRIALS"),
-            ("eval_samples", "EVAL_SAMPLES"),
-            ("evaluation_interval", "eval_every"),
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{shown}={getattr(self, name)!r} is not allowed; it must be an integer >= 1")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"STEPS={self.steps!r} is not allowed; it must be an integer >= 1")
+        object.__setattr__(self, "trial", tuple(self.trial))  # a list from a parsed file
+        searched = {f"--model.{parameter.name}" for parameter in search_space(self.loss, self.space)}
+        for argument in self.trial:
+            if argument.split("=")[0] in searched:
+                raise ValueError(
+                    f"{argument!r}: the {self.space} space searches {argument.split('=')[0][2:]} for {self.loss}, "
+                    "so each trial draws its own; set it in a space of your own, or not at all"
+                )
+            if argument.startswith("--seed_everything"):
+                raise ValueError(f"{argument!r}: each trial's seed derives from --seed and its number")
+
+    @property
+    def network(self) -> str:
+        return self.backbone or DATASETS.get(self.dataset).backbone
 
     @property
     def target_trials(self) -> int:
@@ -114,29 +130,44 @@ class SweepSettings:
         return self.trials if self.trials is not None else PAPER_TRIALS[self.space]
 
     @property
-    def objective_name(self) -> str:
-        return resolve_objective(self.objective, self.dataset)
-
-    @property
-    def direction(self) -> str:
-        return direction(self.objective_name)
-
-    @property
     def study_name(self) -> str:
         return self.study or f"{self.loss}-{self.dataset}-{self.space}"
 
-    @property
-    def training_steps(self) -> int:
-        return self.steps or DATASETS.get(self.dataset).paper_steps
+
+@dataclass(frozen=True)
+class TrialProtocol:
+    """What every trial of a study shares, read from the trial config as `fit` parses it; the study records it."""
+
+    steps: int
+    eval_every: int
+    eval_samples: int
+    objective: str
+    precision: str
+    root: Path
+    """The study's folder: its trials' folders and its workers' logs."""
+    wandb: bool
+    wandb_project: str
 
     @property
-    def evaluation_interval(self) -> int:
-        """The dataset's (every 5 of the reference's epochs) unless --eval-every says otherwise."""
-        return self.eval_every if self.eval_every is not None else DATASETS.get(self.dataset).paper_eval_every
+    def direction(self) -> str:
+        return direction(self.objective)
 
-    @property
-    def run_root(self) -> Path:
-        return Path(self.root) / "sweeps" / self.study_name
+
+def trial_protocol(settings: SweepSettings) -> TrialProtocol:
+    """Parses the trial config of the study (no trial's own values) and resolves what defaults to the dataset's."""
+    config = parsed_config(shared_trial_arguments(settings))
+    spec = DATASETS.get(settings.dataset)
+    check_precision(str(config.trainer.precision or "32-true"))
+    return TrialProtocol(
+        steps=config.model.steps or spec.paper_steps,
+        eval_every=config.evaluation.every_n_steps or spec.paper_eval_every,
+        eval_samples=config.evaluation.samples,
+        objective=resolve_objective(config.evaluation.objective, settings.dataset),
+        precision=str(config.trainer.precision or "32-true"),
+        root=Path(config.run.root) / "sweeps" / settings.study_name,
+        wandb=config.run.wandb,
+        wandb_project=config.run.wandb_project,
+    )
 
 
 def derived_seed(*parts: object) -> int:
@@ -172,7 +203,7 @@ def make_pruner(settings: SweepSettings) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner() if settings.pruner == "median" else optuna.pruners.NopPruner()
 
 
-def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
+def open_study(settings: SweepSettings, protocol: TrialProtocol, storage: StudyStorage) -> optuna.Study:
     """Loads the study, creating it (with the authors' setting enqueued as trial 0) the first time.
 
     A rerun study is created with its trials already enqueued (see `open_reruns`), so nothing is added here.
@@ -183,11 +214,11 @@ def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
             storage=storage.storage,
             sampler=make_sampler(settings),
             pruner=make_pruner(settings),
-            direction=settings.direction,
+            direction=protocol.direction,
             load_if_exists=True,
         )
         if not study.get_trials(deepcopy=False):
-            for key, value in study_record(settings).items():
+            for key, value in study_record(settings, protocol).items():
                 study.set_user_attr(key, value)
             study.enqueue_trial(
                 authors_trial_params(settings.loss, settings.space), user_attrs={"authors_setting": True}
@@ -195,24 +226,25 @@ def open_study(settings: SweepSettings, storage: StudyStorage) -> optuna.Study:
     return study
 
 
-def study_record(settings: SweepSettings) -> dict[str, Any]:
+def study_record(settings: SweepSettings, protocol: TrialProtocol) -> dict[str, Any]:
     """The protocol a study was created with, kept in the study so analysis never has to guess."""
     return {
         "loss": settings.loss,
         "dataset": settings.dataset,
         "space": settings.space,
-        "steps": settings.training_steps,
-        "eval_every": settings.evaluation_interval,
-        "eval_samples": settings.eval_samples,
-        "backbone": settings.backbone,
-        "objective": settings.objective_name,
+        "steps": protocol.steps,
+        "eval_every": protocol.eval_every,
+        "eval_samples": protocol.eval_samples,
+        "backbone": settings.network,
+        "objective": protocol.objective,
         "sampler": settings.sampler,
         "seed": settings.seed,
-        "precision": settings.precision,
+        "precision": protocol.precision,
     }
 
 
 DIVERGED_AT_ATTR = "diverged_at"
+RERUN_OF_ATTR = "rerun_of"
 DIVERGENCE_ATTR = "divergence"
 
 
@@ -253,17 +285,21 @@ class ReportEvaluations(pl.Callback):
             raise optuna.TrialPruned(f"pruned at step {pl_module.d_step}")
 
 
-def trial_loggers(settings: SweepSettings, trial: optuna.Trial, arguments: dict[str, Any]) -> list[Logger]:
+def trial_loggers(
+    settings: SweepSettings, protocol: TrialProtocol, trial: optuna.Trial, arguments: dict[str, Any]
+) -> list[Logger]:
+    """The run's CSV log, and a W&B run grouped by study whose config holds the trial's values and the protocol."""
     name = trial_directory(trial.number)
-    loggers: list[Logger] = [CSVLogger(save_dir=str(settings.run_root), name=name)]
-    if settings.wandb:
-        config = {**arguments, **study_record(settings), "trial": trial.number, "study": settings.study_name}
+    loggers: list[Logger] = [CSVLogger(save_dir=str(protocol.root), name=name)]
+    if protocol.wandb:
+        record = study_record(settings, protocol)
+        config = {**arguments, **record, "trial": trial.number, "study": settings.study_name}
         loggers.append(
             WandbLogger(
                 name=f"{settings.study_name}/{name}",
                 group=settings.study_name,
-                project="lightning-gans",
-                save_dir=str(settings.run_root),
+                project=protocol.wandb_project,
+                save_dir=str(protocol.root),
                 config=config,
             )
         )
@@ -281,41 +317,38 @@ class TrialCLI(GANCLI):
         return super().instantiate_trainer(logger=self.trial_loggers, **kwargs)
 
 
-def trial_run_arguments(settings: SweepSettings, trial_number: int, arguments: dict[str, Any], seed: int) -> list[str]:
-    """The trial as `fit` would take it: the base configs of its dataset, backbone and loss, then dotted overrides.
+TRIAL_DEFAULTS = (
+    "--trainer.devices=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
+    "--evaluation.keep_step_checkpoints=false",
+)
+"""What a sweep trial does unlike `fit` by default: one device per worker, no per-step output in a worker's log."""
 
-    The overrides are the trial's GAN arguments (drawn or fixed by the search space) and what the study fixes for
-    every trial (length, evaluation, precision, where the files go); the CLI parses them exactly as it parses a user's
-    flags, and saves the result as the trial's config.yaml.
+
+def shared_trial_arguments(settings: SweepSettings) -> list[str]:
+    """The `fit` arguments every trial of the study takes: base configs, the sweep's defaults, then `trial`."""
+    return [*base_config_arguments(settings), *TRIAL_DEFAULTS, *settings.trial]
+
+
+def trial_run_arguments(
+    settings: SweepSettings, protocol: TrialProtocol, trial_number: int, arguments: dict[str, Any], seed: int
+) -> list[str]:
+    """The trial as `fit` would take it: the study's shared arguments, then the trial's own values as overrides.
+
+    The CLI parses them exactly as it parses a user's flags, and saves the result as the trial's config.yaml. What
+    the study resolved from its dataset's table (length, evaluation interval, objective) is written out, so that the
+    config still says what ran if the table changes.
     """
-    model = {**arguments, "steps": settings.training_steps}
-    model.update(channels_last=settings.channels_last, compile=settings.compile)
-    evaluation = {
-        "every_n_steps": settings.evaluation_interval,
-        "samples": settings.eval_samples,
-        "extractor": settings.extractor,
-        "kid_subset_size": min(1000, settings.eval_samples),
-        "objective": settings.objective_name,
-        # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
-        "keep_step_checkpoints": False,
-    }
-    trainer = {
-        "accelerator": settings.accelerator,
-        "precision": settings.precision,
-        "devices": 1,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    run = {"root": str(settings.run_root), "name": trial_directory(trial_number), "wandb": settings.wandb}
-    overrides = {"model": model, "evaluation": evaluation, "trainer": trainer, "run": run}
+    own = {f"model.{key}": value for key, value in arguments.items()}
+    own |= {"model.steps": protocol.steps, "evaluation.every_n_steps": protocol.eval_every}
+    own |= {"evaluation.objective": protocol.objective}
+    own |= {"run.root": str(protocol.root), "run.name": trial_directory(trial_number)}
     return [
-        *base_config_arguments(settings),
+        *shared_trial_arguments(settings),
         f"--seed_everything={seed}",
-        *(
-            f"--{group}.{key}={flag_value(value)}"
-            for group, values in overrides.items()
-            for key, value in values.items()
-        ),
+        *(f"--{key}={flag_value(value)}" for key, value in own.items()),
     ]
 
 
@@ -333,7 +366,7 @@ def base_config_arguments(settings: SweepSettings) -> list[str]:
     arguments: list[str] = []
     for flag, kind, name in (
         ("data.name", "data", settings.dataset),
-        ("model.backbone", "backbones", settings.backbone),
+        ("model.backbone", "backbones", settings.network),
         ("model.loss", "losses", settings.loss),
     ):
         path = CONFIGS / kind / f"{name}.yaml"
@@ -345,7 +378,7 @@ def trial_directory(trial_number: int) -> str:
     return f"trial-{trial_number:04d}"
 
 
-def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
+def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProtocol) -> float:
     """Trains the trial's GAN and returns its objective's best value; the other scores become trial attributes.
 
     Divergence ends training, not the trial (see the module docstring).
@@ -353,8 +386,8 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
     arguments = trial_arguments(trial, settings.loss, settings.space)
     seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", draw_number(trial)))
     cli = run(
-        trial_run_arguments(settings, trial.number, arguments, seed),
-        cli_class=partial(TrialCLI, trial_loggers(settings, trial, arguments)),
+        trial_run_arguments(settings, protocol, trial.number, arguments, seed),
+        cli_class=partial(TrialCLI, trial_loggers(settings, protocol, trial, arguments)),
         run=False,
     )
     trainer, schedule = cli.trainer, cli.config_init["evaluation"]
@@ -365,16 +398,16 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
         trial.set_user_attr(DIVERGED_AT_ATTR, divergence.step)
         trial.set_user_attr(DIVERGENCE_ATTR, f"{divergence.what} is not finite")
         if schedule.best_score is None:
-            return unscored_value(settings.direction)
+            return unscored_value(protocol.direction)
     finally:
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.experiment.finish()
     if schedule.best_score is None:
         raise RuntimeError(
-            f"trial {trial.number} produced no score: no evaluation ran (extractor {settings.extractor!r})"
+            f"trial {trial.number} produced no score: no evaluation ran (extractor {schedule.extractor!r})"
         )
-    run_dir = Path(trainer.log_dir or settings.run_root)
+    run_dir = Path(trainer.log_dir or protocol.root)
     trial.set_user_attr("best_step", schedule.best_step)
     trial.set_user_attr("best_checkpoint", str(run_dir / "checkpoints" / "best.ckpt"))
     trial.set_user_attr("run_dir", str(run_dir))
@@ -385,9 +418,14 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings) -> float:
 
 
 def run_worker(settings: SweepSettings) -> int:
-    """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran."""
+    """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran.
+
+    In a rerun study (see `open_reruns`) every trial was enqueued up front, and the worker runs only those.
+    """
+    protocol = trial_protocol(settings)
     storage = open_storage(settings.storage)
-    study = open_study(settings, storage)
+    study = open_study(settings, protocol, storage)
+    reruns = RERUN_OF_ATTR in study.user_attrs
     devices = os.environ.get("CUDA_VISIBLE_DEVICES", "all visible")
     print(
         f"worker {socket.gethostname()}:{os.getpid()} (CUDA_VISIBLE_DEVICES={devices}) joins {study.study_name}",
@@ -395,25 +433,23 @@ def run_worker(settings: SweepSettings) -> int:
     )
     ran = 0
     while True:
-        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, settings.reruns)
+        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
         if trial is None:
             counts = state_counts(study)
-            if counts[TrialState.COMPLETE] >= settings.target_trials or (
-                settings.reruns and not counts[TrialState.RUNNING]
-            ):
+            if counts[TrialState.COMPLETE] >= settings.target_trials or (reruns and not counts[TrialState.RUNNING]):
                 return ran
             wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
             continue
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         with Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds):
-            tell(study, trial, settings)
+            tell(study, trial, settings, protocol)
         ran += 1
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings) -> None:
+def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings, protocol: TrialProtocol) -> None:
     """Runs one trial and records its outcome: a value (divergence too) or PRUNED; other errors stop the worker."""
     try:
-        value = run_trial(trial, settings)
+        value = run_trial(trial, settings, protocol)
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
     except BaseException as error:
@@ -428,7 +464,9 @@ def wait_for_running_trials(settings: SweepSettings) -> None:
     time.sleep(min(settings.heartbeat_seconds, 5.0))
 
 
-def open_reruns(settings: SweepSettings, storage: StudyStorage, source_name: str, seeds: int) -> optuna.Study:
+def open_reruns(
+    settings: SweepSettings, protocol: TrialProtocol, storage: StudyStorage, source_name: str, seeds: int
+) -> optuna.Study:
     """The paper's third phase: the source study's best parameters, once per seed 0..seeds-1, in a study of its own."""
     try:
         source = optuna.load_study(study_name=source_name, storage=storage.storage)
@@ -446,11 +484,12 @@ def open_reruns(settings: SweepSettings, storage: StudyStorage, source_name: str
         study = optuna.create_study(
             study_name=settings.study_name,
             storage=storage.storage,
-            direction=settings.direction,
+            direction=protocol.direction,
             load_if_exists=True,
         )
         if not study.get_trials(deepcopy=False):
-            for key, value in {**study_record(settings), "rerun_of": source_name, "best_trial": best.number}.items():
+            record = {**study_record(settings, protocol), RERUN_OF_ATTR: source_name, "best_trial": best.number}
+            for key, value in record.items():
                 study.set_user_attr(key, value)
             carried = {"authors_setting": True} if best.user_attrs.get("authors_setting") else {}
             for seed in range(seeds):

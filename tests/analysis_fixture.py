@@ -24,7 +24,7 @@ from lightning_gans.data.mixtures import MIXTURES
 from lightning_gans.evaluation import score_key
 from lightning_gans.search import trial_arguments
 from lightning_gans.studies import EVALUATIONS_ATTR, open_storage
-from lightning_gans.sweep import SweepSettings, open_reruns, open_study, unscored_value
+from lightning_gans.sweep import SweepSettings, open_reruns, open_study, trial_protocol, unscored_value
 from lightning_gans.synthetic_evaluation import MIXTURE_MEASURE, POLYGON_MEASURE
 
 SAMPLES = 2000
@@ -122,7 +122,7 @@ def mixture_scores(dataset: str, fd: float, rng: np.random.Generator) -> dict[st
 
 def objective_key(settings: SweepSettings) -> str:
     """The key run_trial judges the study's trials by: its objective, measured where its dataset is scored."""
-    return score_key(settings.objective_name, MEASURES.get(settings.dataset, "domain"), SAMPLES)
+    return score_key(trial_protocol(settings).objective, MEASURES.get(settings.dataset, "domain"), SAMPLES)
 
 
 def record(
@@ -151,22 +151,14 @@ def record(
 
 
 def settings(loss: str, dataset: str, space: str, storage: str, **extra) -> SweepSettings:
-    return SweepSettings(
-        loss=loss,
-        dataset=dataset,
-        space=space,
-        storage=storage,
-        steps=STEPS,
-        eval_samples=SAMPLES,
-        extractor="domain",
-        **extra,
-    )
+    trial = (f"--model.steps={STEPS}", f"--evaluation.samples={SAMPLES}", "--evaluation.extractor=domain")
+    return SweepSettings(loss=loss, dataset=dataset, space=space, storage=storage, trial=trial, **extra)
 
 
 def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int, rng: np.random.Generator) -> None:
     storage = open_storage(storage_url)
-    sweep = settings(loss, dataset, space, storage_url, **({"backbone": "mlp"} if dataset in MIXTURES else {}))
-    study = open_study(sweep, storage)
+    sweep = settings(loss, dataset, space, storage_url)
+    study = open_study(sweep, trial_protocol(sweep), storage)
     key = objective_key(sweep)
     diverged = DIVERGED.get((loss, space), ())
     for number in range(trials):
@@ -186,13 +178,14 @@ def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int
 def run_reruns(storage_url: str, loss: str, rng: np.random.Generator) -> None:
     storage = open_storage(storage_url)
     source = f"{loss}-fashion_mnist-wide"
-    rerun_settings = settings(loss, "fashion_mnist", "wide", storage_url, study=f"{source}-reruns", reruns=True)
-    study = open_reruns(rerun_settings, storage, source, RERUN_SEEDS)
+    rerun_settings = settings(loss, "fashion_mnist", "wide", storage_url, study=f"{source}-reruns")
+    study = open_reruns(rerun_settings, trial_protocol(rerun_settings), storage, source, RERUN_SEEDS)
+    key = objective_key(rerun_settings)
     for _ in range(RERUN_SEEDS):
         trial = study.ask()
         arguments = trial_arguments(trial, loss, "wide")
         evaluations = synthetic_scores(loss, "fashion_mnist", arguments, rng)
-        record(study, trial, evaluations, diverge=False, key=objective_key(rerun_settings))
+        record(study, trial, evaluations, diverge=False, key=key)
 
 
 def build_studies(path: Path) -> str:

@@ -24,7 +24,7 @@ from lightning_gans.bench.training import (
     time_plain,
 )
 from lightning_gans.data import GANDataModule
-from lightning_gans.launcher import settings_from, sweep_parser
+from lightning_gans.launcher import parse_sweep, sweep_parser
 from lightning_gans.losses import OBJECTIVES
 from lightning_gans.module import GAN
 
@@ -125,8 +125,8 @@ def test_the_sweep_benchmark_runs_the_command_a_user_would_type(tmp_path):
     settings = study_settings(SweepBenchSettings("ns_gan", 4, 60, 500, (1, 2), 7), tmp_path)
     command = sweep_command_line(settings, workers=2)
     assert command[:4] == [sys.executable, "-m", "lightning_gans.cli", "sweep"]
-    options = sweep_parser().parse_args(command[4:])
-    assert settings_from(options) == settings and options.workers == 2
+    config, parsed = parse_sweep(sweep_parser(), command[4:])
+    assert parsed == settings and config.workers == 2
 
 
 @pytest.mark.parametrize(

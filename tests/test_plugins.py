@@ -28,7 +28,7 @@ def test_a_registered_loss_and_dataset_train_sweep_and_report(tmp_path):
     assert "eval/modes_points_n200" in metrics  # the dataset's objective, evaluated at its own steps (20 and 40)
     sweep = lightning_gans(
         "sweep", "--loss", "toy_gan", "--dataset", "ring4", "--backbone", "mlp", "--trials", "2",
-        "--eval-samples", "200", "--no-wandb", "--storage", "optuna.journal", "--root", "runs", cwd=tmp_path,
+        "--evaluation.samples=200", "--run.wandb=false", "--storage", "optuna.journal", "--run.root=runs", cwd=tmp_path,
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
     assert "study 'toy_gan-ring4-wide': 2 complete (0 of them diverged), 0 failed, 0 pruned" in sweep.stdout

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from lightning_gans.runs import run
 from lightning_gans.schedule import is_evaluation_step
-from lightning_gans.search import authors_setting, trial_arguments
+from lightning_gans.search import trial_arguments
 from lightning_gans.studies import StorageError, open_storage
 from lightning_gans.sweep import (
     SweepSettings,
@@ -28,6 +28,7 @@ from lightning_gans.sweep import (
     TrialSeededRandomSampler,
     open_study,
     study_record,
+    trial_protocol,
     trial_run_arguments,
 )
 
@@ -39,11 +40,11 @@ needs_postgres = pytest.mark.skipif(
 
 
 def sweep_args(storage: str, root: Path, trials: int, workers: int = 1, steps: int = 4, *extra: str) -> list[str]:
-    wandb = [] if "--wandb" in extra else ["--no-wandb"]
+    wandb = [] if "--wandb" in extra else ["--run.wandb=false"]
     return [
-        str(SCRIPT), "sweep", "--loss", "wgan_gp", "--trials", str(trials), "--steps", str(steps),
-        "--eval-every", str(steps), "--eval-samples", "200", "--extractor", "domain", *wandb,
-        "--storage", storage, "--root", str(root), "--workers", str(workers),
+        str(SCRIPT), "sweep", "--loss", "wgan_gp", "--trials", str(trials), "--model.steps", str(steps),
+        "--evaluation.every_n_steps", str(steps), "--evaluation.samples=200", "--evaluation.extractor=domain",
+        *wandb, "--storage", storage, "--run.root", str(root), "--workers", str(workers),
         *(arg for arg in extra if arg != "--wandb"),
     ]  # fmt: skip
 
@@ -69,7 +70,7 @@ def assert_exact_study(study: optuna.Study, trials: int) -> list[optuna.trial.Fr
 def check_trial_records(complete) -> None:
     first = min(complete, key=lambda t: t.number)
     assert first.number == 0 and first.user_attrs["authors_setting"] is True
-    assert first.params["lr"] == authors_setting("wgan_gp")["lr"]
+    assert first.params["lr"] == 1e-4  # the authors' WGAN-GP learning rate (docs/protocol.md)
     for trial in complete:
         assert trial.intermediate_values == {4: trial.value}  # one evaluation at step 4 is the minimum
         assert Path(trial.user_attrs["best_checkpoint"]).exists()
@@ -109,7 +110,7 @@ def wait_for_running_trial(storage: str, name: str = "wgan_gp-fashion_mnist-wide
 
 
 def kill_and_resume(storage: str, root: Path, name: str = "wgan_gp-fashion_mnist-wide") -> optuna.Study:
-    options = ("--study", name, "--heartbeat-seconds", "0.5", "--grace-seconds", "3")
+    options = ("--study", name, "--heartbeat_seconds", "0.5", "--grace_seconds", "3")
     sweep = subprocess.Popen(
         sweep_args(storage, root, 2, 1, 40, *options),
         start_new_session=True,
@@ -158,7 +159,12 @@ def default_storage(args: list[str], root: Path) -> list[str]:
         (["--loss", "hinge"], "unknown loss 'hinge'; valid loss names: mm_gan, ns_gan"),
         (["--loss", "ns_gan", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["--loss", "ns_gan", "--space", "huge"], "unknown space 'huge'; valid space names: wide, narrow"),
-        (["--loss", "ns_gan", "--trials", "0"], "TRIALS=0 is not allowed; it must be an integer >= 1"),
+        (["--loss", "ns_gan", "--trials", "0"], 'Parser key "trials"'),
+        (["--loss", "ns_gan", "--trials", "0"], "Not of type PositiveInt: does not conform to restriction v>0"),
+        (["--loss", "ns_gan", "--workers", "0"], "Not of type PositiveInt: 0 does not conform to restriction v>0"),
+        (["--loss", "ns_gan", "--model.lr=0.1"], "the wide space searches model.lr for ns_gan"),
+        (["--loss", "ns_gan", "--model.no_such=1"], "unrecognized arguments: --model.no_such=1"),
+        (["--loss", "ns_gan", "--trainer.precision=16-mixed"], "trainer precision '16-mixed' is not supported"),
         (["--loss", "ns_gan", "--storage", "http://db/x"], "unsupported scheme 'http'"),
         (["--loss", "ns_gan", "--storage", "postgresql://u:secret@127.0.0.1:1/db"], "cannot open storage"),
         (["--loss", "ns_gan", "--gpus", "0,x"], "GPUS='0,x' is not allowed"),
@@ -166,7 +172,7 @@ def default_storage(args: list[str], root: Path) -> list[str]:
 )
 def test_bad_input_fails_before_any_training(tmp_path, args, message):
     result = subprocess.run(
-        [str(SCRIPT), "sweep", *args, "--root", str(tmp_path), *default_storage(args, tmp_path)],
+        [str(SCRIPT), "sweep", *args, "--run.root", str(tmp_path), *default_storage(args, tmp_path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2
@@ -176,24 +182,30 @@ def test_bad_input_fails_before_any_training(tmp_path, args, message):
 
 
 def test_trial_parameters_depend_on_the_study_and_trial_number_not_the_worker():
-    def params_of(order: list[int], name: str = "a") -> dict[int, dict]:
+    def params_of(name: str = "a") -> dict[int, dict]:
+        """Trials 0..2 of a study as one worker process, alone, would draw them."""
         study = optuna.create_study(study_name=name, sampler=TrialSeededRandomSampler(7))
         drawn = {}
-        for number in range(max(order) + 1):
+        for number in range(3):
             trial = study.ask()
             drawn[number] = {"lr": trial.suggest_float("lr", 1e-5, 1e-2, log=True), "n": trial.suggest_int("n", 1, 5)}
         return drawn
 
-    assert params_of([0, 1, 2]) == params_of([0, 1, 2])
-    assert params_of([0, 1, 2])[1] != params_of([0, 1, 2])[2]
-    assert params_of([0, 1, 2], "b")[1] != params_of([0, 1, 2], "a")[1]  # each study is its own search
+    assert params_of() == params_of()  # two workers, each with its own sampler, agree on every trial number
+    assert params_of()[1] != params_of()[2]
+    assert params_of("b")[1] != params_of("a")[1]  # each study is its own search
 
 
 def test_settings_default_to_the_protocol():
     settings = SweepSettings(loss="wgan_gp")
-    assert settings.study_name == "wgan_gp-fashion_mnist-wide"
+    assert settings.study_name == "wgan_gp-fashion_mnist-wide" and settings.network == "infogan"
     assert settings.target_trials == 100 and SweepSettings(loss="wgan_gp", space="narrow").target_trials == 50
-    assert settings.training_steps == 15_625 and settings.eval_samples == 10_000
+    protocol = trial_protocol(settings)
+    assert (protocol.steps, protocol.eval_every, protocol.eval_samples) == (15_625, 3_906, 10_000)
+    assert (protocol.objective, protocol.direction, protocol.precision) == ("fd", "minimize", "32-true")
+    assert protocol.root == Path("runs/sweeps/wgan_gp-fashion_mnist-wide")
+    mixture = SweepSettings(loss="wgan_gp", dataset="ring8")
+    assert mixture.network == "mlp" and trial_protocol(mixture).direction == "maximize"  # modes covered
 
 
 def test_storage_errors_are_clear(tmp_path):
@@ -244,9 +256,9 @@ def dashboard_study(storage: str, port: str) -> dict:
 def test_trial_wandb_runs_are_grouped_by_study_with_the_parameters_as_config(tmp_path):
     from lightning_gans.sweep import trial_loggers
 
-    settings = SweepSettings(loss="dragan", root=str(tmp_path))
+    settings = SweepSettings(loss="dragan", trial=(f"--run.root={tmp_path}",))
     trial = optuna.create_study().ask()
-    loggers = trial_loggers(settings, trial, {"lr": 1e-4, "gp_lambda": 3.0})
+    loggers = trial_loggers(settings, trial_protocol(settings), trial, {"lr": 1e-4, "gp_lambda": 3.0})
     wandb_init = loggers[1]._wandb_init
     assert wandb_init["group"] == "dragan-fashion_mnist-wide"
     assert wandb_init["name"] == "dragan-fashion_mnist-wide/trial-0000"
@@ -328,19 +340,20 @@ def distribution_bounds(distribution: optuna.distributions.FloatDistribution) ->
 
 @pytest.mark.parametrize(("dataset", "every", "steps"), [("celeba", 12_656, 101_250), ("fashion_mnist", 3_906, 15_625)])
 def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, every, steps, tmp_path):
-    settings = SweepSettings(loss="ns_gan", dataset=dataset, root=str(tmp_path))
-    arguments = trial_run_arguments(settings, 0, {"lr": 1e-4}, seed=0)
+    settings = SweepSettings(loss="ns_gan", dataset=dataset, trial=(f"--run.root={tmp_path}",))
+    protocol = trial_protocol(settings)
+    arguments = trial_run_arguments(settings, protocol, 0, {"lr": 1e-4}, seed=0)
     cli = run(arguments, cli_class=partial(TrialCLI, []), run=False)  # the trial's classes, built as run_trial does
     schedule = cli.config_init["evaluation"]
     evaluated = [step for step in range(1, steps + 1) if is_evaluation_step(step, schedule.every_n_steps, steps)]
-    assert cli.model.hparams.steps == settings.training_steps == steps
+    assert cli.model.hparams.steps == protocol.steps == steps
     assert evaluated == [*range(every, steps, every), steps]  # every 5 of the reference's epochs, and the last step
-    assert study_record(settings)["eval_every"] == every
+    assert study_record(settings, protocol)["eval_every"] == every
 
 
 def test_a_trial_writes_its_config_and_fit_retrains_it_exactly(tmp_path):
     storage, name = str(tmp_path / "optuna.journal"), "wgan_gp-ring8-wide"
-    options = ("--dataset", "ring8", "--backbone", "mlp", "--eval-every", "3", "--eval-samples", "200")
+    options = ("--dataset", "ring8", "--evaluation.every_n_steps=3")  # the mlp pair is ring8's own
     run_sweep(storage, tmp_path, 1, 1, 6, *options)
     (trial,) = load(storage, name).trials
     directory = tmp_path / "sweeps" / name / "trial-0000" / "version_0"
@@ -370,14 +383,14 @@ def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tm
     1e30: the step-1 evaluation scores, then the discriminator loss of step 1 is not finite.
     """
     storage, name = str(tmp_path / "optuna.journal"), "wgan-ring8-wide"
-    settings = SweepSettings(loss="wgan", dataset="ring8", backbone="mlp", storage=storage, steps=6, eval_every=1)
-    study = open_study(settings, open_storage(storage))  # the authors' trial is enqueued as trial 0
+    trial_options = ("--model.steps=6", "--evaluation.every_n_steps=1", "--evaluation.samples=200")
+    settings = SweepSettings(loss="wgan", dataset="ring8", storage=storage, trial=trial_options)
+    study = open_study(settings, trial_protocol(settings), open_storage(storage))  # the authors' trial is trial 0
     for lr, clip in ((1e30, 0.01), (1e30, 1e30), (1e6, 1e30)):
         study.enqueue_trial({"lr": lr, "beta1": 0.5, "n_disc": 1, "d_batch_norm": False, "clip": clip})
-    options = ("--dataset", "ring8", "--backbone", "mlp", "--loss", "wgan", "--eval-every", "1", "--no-wandb")
+    options = ("--dataset", "ring8", "--loss", "wgan", *trial_options, "--run.wandb=false")
     result = subprocess.run(
-        [str(SCRIPT), "sweep", "--trials", "4", "--steps", "6", "--eval-samples", "200", "--storage", storage,
-         "--root", str(tmp_path), *options],
+        [str(SCRIPT), "sweep", "--trials", "4", "--storage", storage, "--run.root", str(tmp_path), *options],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

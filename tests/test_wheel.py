@@ -76,9 +76,9 @@ def test_a_wheel_installed_elsewhere_runs_a_sweep_the_report_and_the_analysis(tm
     assert Path(located.strip()).is_relative_to(tmp_path / "venv")  # the wheel's copy, not the checkout's
 
     command = tmp_path / "venv" / "bin" / "lightning-gans"
-    sweep = ("--loss", "ns_gan", "--dataset", "ring8", "--backbone", "mlp", "--trials", "2", "--steps", "4")
-    options = ("--eval-every", "2", "--eval-samples", "200", "--no-wandb", "--storage", "optuna.journal")
-    result = run([command, "sweep", *sweep, *options, "--root", "runs"], cwd=work)
+    sweep = ("--loss", "ns_gan", "--dataset", "ring8", "--trials", "2", "--storage", "optuna.journal")
+    trial = ("--model.steps=4", "--evaluation.every_n_steps=2", "--evaluation.samples=200", "--run.wandb=false")
+    result = run([command, "sweep", *sweep, *trial, "--run.root", "runs"], cwd=work)
     assert "study 'ns_gan-ring8-wide': 2 complete (0 of them diverged), 0 failed, 0 pruned" in result.stdout
     report = run([command, "report", "--storage", "optuna.journal"], cwd=work)
     assert "| ns_gan-ring8-wide | 2 | 0 | 0 | 0 |" in report.stdout

@@ -41,17 +41,20 @@ class SweepBenchSettings:
 
 def study_settings(bench: SweepBenchSettings, root: Path) -> SweepSettings:
     """One evaluation per trial, at its last step, scored offline; CSV logs only."""
+    trial = {
+        "model.steps": bench.steps,
+        "evaluation.every_n_steps": bench.steps,
+        "evaluation.samples": bench.eval_samples,
+        "evaluation.extractor": EXTRACTOR,
+        "run.root": str(root),
+        "run.wandb": "false",
+    }
     return SweepSettings(
         loss=bench.loss,
         trials=bench.trials,
-        steps=bench.steps,
-        eval_every=bench.steps,
-        eval_samples=bench.eval_samples,
-        extractor=EXTRACTOR,
         storage=str(root / "optuna.journal"),
-        root=str(root),
-        wandb=False,
         seed=bench.seed,
+        trial=tuple(f"--{key}={value}" for key, value in trial.items()),
     )
 
 
@@ -59,10 +62,8 @@ def sweep_command_line(settings: SweepSettings, workers: int) -> list[str]:
     """The `lightning-gans sweep` invocation a user would type for these settings."""
     return [
         sys.executable, "-m", "lightning_gans.cli", "sweep", "--loss", settings.loss, "--dataset", settings.dataset,
-        "--trials", str(settings.target_trials), "--steps", str(settings.training_steps),
-        "--eval-every", str(settings.eval_every), "--eval-samples", str(settings.eval_samples),
-        "--extractor", settings.extractor, "--no-wandb", "--storage", str(settings.storage), "--root", settings.root,
-        "--workers", str(workers), "--seed", str(settings.seed),
+        "--trials", str(settings.target_trials), "--storage", str(settings.storage), "--seed", str(settings.seed),
+        "--workers", str(workers), *settings.trial,
     ]  # fmt: skip
 
 

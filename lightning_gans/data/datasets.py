@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from lightning_gans.data.images import load_celeba, load_cifar10, load_fashion_mnist, load_mnist
 from lightning_gans.data.mixtures import load_grid25, load_ring8
 from lightning_gans.data.polygons import load_polygons
+from lightning_gans.nets import PAPER_BACKBONE
 from lightning_gans.registry import Registry
 
 
@@ -26,7 +27,8 @@ class DatasetSpec:
     its evaluation (and checkpoint) interval: the reference evaluates every 5 "epochs" of 50,000 images (162,000 for
     CelebA), i.e. 5 * epoch // 64 steps. This table is the one place both live: `fit` (the GAN's `steps` and the
     schedule's `every_n_steps` default to it), sweeps and reruns read it. `label` is the name figures and tables show;
-    `objective` is what a run on the dataset is judged by unless told otherwise (lightning_gans/objectives.py).
+    `objective` is what a run on the dataset is judged by unless told otherwise (lightning_gans/objectives.py), and
+    `backbone` the networks it trains when none is named (the paper's InfoGAN pair for images).
     `load(data_dir, split, download)` returns float32 samples: images in [0, 1] of `sample_shape`,
     mixture points as raw coordinates.
     """
@@ -39,6 +41,7 @@ class DatasetSpec:
     load: Callable[[Path | None, str, bool], Dataset]
     label: str = ""
     objective: str = "fd"
+    backbone: str = PAPER_BACKBONE
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -54,7 +57,7 @@ for _spec in (
         "polygons", (1, 28, 28), 15_625, 3_906, ("train", "test", "holdout"), load_polygons, "Convex polygons", "f1"
     ),
     # Not in the reference: this project's mode-collapse sets, five evaluations per run.
-    DatasetSpec("ring8", (2,), 25_000, 5_000, ("train", "test"), load_ring8, "Ring of 8 Gaussians", "modes"),
-    DatasetSpec("grid25", (2,), 25_000, 5_000, ("train", "test"), load_grid25, "Grid of 25 Gaussians", "modes"),
+    DatasetSpec("ring8", (2,), 25_000, 5_000, ("train", "test"), load_ring8, "Ring of 8 Gaussians", "modes", "mlp"),
+    DatasetSpec("grid25", (2,), 25_000, 5_000, ("train", "test"), load_grid25, "Grid of 25 Gaussians", "modes", "mlp"),
 ):
     DATASETS.register(_spec.name, _spec)
