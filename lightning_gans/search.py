@@ -25,6 +25,9 @@ SPACES: tuple[str, ...] = ("wide", "narrow")
 KINDS: tuple[str, ...] = ("uniform", "log_uniform", "choice", "fixed")
 AUTHORS_SETTING_ATTR = "authors_setting"
 """User attr the caller sets (True) on the enqueued authors' trial, so trial_arguments can recognise it."""
+ARGUMENTS_ATTR = "arguments"
+"""User attr: every GAN argument the trial overrides (drawn, fixed by the space, or the authors'), as its config has
+them; Optuna's params are only the drawn ones."""
 
 LOSS_CONFIGS = CONFIGS / "losses"
 
@@ -104,7 +107,7 @@ def parameter_names() -> list[str]:
 
 
 def suggest(trial: optuna.Trial, parameters: list[Parameter]) -> dict[str, object]:
-    """Draws every parameter from `trial`; fixed ones are not optuna parameters, so they go to user attrs.
+    """Draws every parameter from `trial`; fixed ones are not optuna parameters and are returned as they are.
 
     An enqueued value outside a float range is returned as enqueued (optuna only warns), which is what lets the
     authors' setting run unchanged inside a narrow space.
@@ -113,7 +116,6 @@ def suggest(trial: optuna.Trial, parameters: list[Parameter]) -> dict[str, objec
     for parameter in parameters:
         if parameter.kind == "fixed":
             (value,) = parameter.values
-            trial.set_user_attr(f"fixed_{parameter.name}", value)
         elif parameter.kind == "choice":
             value = trial.suggest_categorical(parameter.name, list(parameter.values))
         else:
@@ -155,11 +157,13 @@ def trial_arguments(trial: optuna.Trial, loss: str, space: str) -> dict[str, obj
 
     Arguments the space does not cover keep the authors' value. On the authors' trial (user attr
     `authors_setting` True) fixed parameters are fixed at the authors' values instead, so that trial reproduces
-    the authors' setting exactly (e.g. n_disc 5 for wgan in the narrow space) and its user attrs say what ran.
+    the authors' setting exactly (e.g. n_disc 5 for wgan in the narrow space). The result is also the trial's
+    `arguments` attribute, so analysis reads what ran, fixed values included, from the storage alone.
     """
     arguments = authors_setting(loss)
     parameters = search_space(loss, space)
     if trial.user_attrs.get(AUTHORS_SETTING_ATTR) is True:
         parameters = [Parameter(p.name, "fixed", (arguments[p.name],)) if p.kind == "fixed" else p for p in parameters]
     arguments.update(suggest(trial, parameters))
+    trial.set_user_attr(ARGUMENTS_ATTR, arguments)
     return arguments

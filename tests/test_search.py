@@ -118,9 +118,14 @@ def common(loss: str, space: str) -> list[Parameter]:
     return rows
 
 
+def papers_space(loss: str, space: str) -> list[Parameter]:
+    """The table's rows for one loss and space, in the order search_space gives them."""
+    return common(loss, space) + LOSS_SPECIFIC.get((loss, space), [])
+
+
 @pytest.mark.parametrize(("loss", "space"), CASES)
 def test_search_space_matches_the_papers_table(loss, space):
-    expected = common(loss, space) + LOSS_SPECIFIC.get((loss, space), [])
+    expected = papers_space(loss, space)
     actual = search_space(loss, space)
     assert [(p.name, p.kind) for p in actual] == [(p.name, p.kind) for p in expected]
     for got, want in zip(actual, expected, strict=True):
@@ -130,7 +135,7 @@ def test_search_space_matches_the_papers_table(loss, space):
 @pytest.mark.parametrize(("loss", "space"), CASES)
 def test_random_samples_stay_in_bounds_and_fixed_values_are_recorded(loss, space):
     study, arguments = sampled(loss, space)
-    for parameter in search_space(loss, space):
+    for parameter in papers_space(loss, space):
         values = [args[parameter.name] for args in arguments]
         if parameter.kind in ("uniform", "log_uniform"):
             low, high = parameter.values
@@ -141,10 +146,10 @@ def test_random_samples_stay_in_bounds_and_fixed_values_are_recorded(loss, space
         else:
             (fixed,) = parameter.values
             assert values == [fixed] * len(values), parameter.name
-            assert all(t.user_attrs[f"fixed_{parameter.name}"] == fixed for t in study.trials), parameter.name
+            assert all(t.user_attrs["arguments"][parameter.name] == fixed for t in study.trials), parameter.name
             assert all(parameter.name not in t.params for t in study.trials), parameter.name
     # Arguments the space leaves alone keep the authors' value (e.g. began_clip_k).
-    searched = {p.name for p in search_space(loss, space)}
+    searched = {p.name for p in papers_space(loss, space)}
     for name, value in AUTHORS[loss].items():
         if name not in searched:
             assert all(args[name] == value for args in arguments), name
@@ -177,7 +182,7 @@ def test_authors_setting_is_the_papers(loss):
 @pytest.mark.parametrize(("loss", "space"), CASES)
 def test_authors_trial_reproduces_the_authors_setting(loss, space):
     study = random_study()
-    parameters = search_space(loss, space)
+    parameters = papers_space(loss, space)
     fixed = {p.name for p in parameters if p.kind == "fixed"}
     enqueued = authors_trial_params(loss, space)
     assert set(enqueued) == {p.name for p in parameters} - fixed
@@ -189,7 +194,8 @@ def test_authors_trial_reproduces_the_authors_setting(loss, space):
     assert arguments == AUTHORS[loss]
     assert {name: type(v) for name, v in arguments.items()} == {name: type(v) for name, v in AUTHORS[loss].items()}
     assert trial.params == enqueued
-    assert {name: trial.user_attrs[f"fixed_{name}"] for name in fixed} == {name: AUTHORS[loss][name] for name in fixed}
+    recorded = trial.user_attrs["arguments"]
+    assert {name: recorded[name] for name in fixed} == {name: AUTHORS[loss][name] for name in fixed}
     # optuna warns exactly for the authors' values outside the space, and only for them.
     outside = {
         p.name

@@ -23,7 +23,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ..atomic import atomic_path
-from ..search import parameter_names
+from ..search import ARGUMENTS_ATTR, parameter_names
 from ..studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
 
 STUDY_COLUMNS = ("study", "rerun_of", "loss", "dataset", "space", "backbone", "steps", "eval_samples")
@@ -122,7 +122,6 @@ def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 def trial_identity(trial: FrozenTrial, direction: str) -> dict[str, Any]:
     attrs = trial.user_attrs
-    fixed = {key.removeprefix("fixed_"): value for key, value in attrs.items() if key.startswith("fixed_")}
     finished = trial.datetime_complete is not None and trial.datetime_start is not None
     return {
         "trial": trial.number,
@@ -137,7 +136,7 @@ def trial_identity(trial: FrozenTrial, direction: str) -> dict[str, Any]:
         "diverged_at": attrs.get("diverged_at", math.nan),
         "divergence": attrs.get("divergence"),
         "fail_reason": attrs.get("fail_reason"),
-        **fixed,
+        **attrs.get(ARGUMENTS_ATTR, {}),
         **trial.params,
     }
 
