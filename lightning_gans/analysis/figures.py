@@ -4,9 +4,13 @@ mode collapse.
 "Are GANs Created Equal?" argues that a loss is judged by the outcomes its hyperparameter search produces, not by
 its single best run, so every figure shows every trial (box plus points) or a curve over the search budget. Each
 function takes the frame of `frames.per_trial` and returns a matplotlib Figure, so notebooks, tests and scripts draw
-identical figures. Two rules keep the figures honest: one panel holds one objective key (FD in different features or
-from a different number of samples is a different number), and a loss keeps its colour and position everywhere
-(`style`). A frame with nothing to draw is an error that says what the frame holds, never an empty figure.
+identical figures. The points a figure plots are a tidy frame of their own (`distribution_rows`, `sensitivity_rows`,
+`polygon_rows`, `mode_collapse_rows`; the curves are `budget_frame`): a row per point, naming the trial it stands for,
+drawn by seaborn's categorical and relational plots. So what a figure shows can be checked, or tabulated, without
+reading it back from the drawing. Two rules keep the figures honest: one panel holds one objective key (FD in
+different features or from a different number of samples is a different number), and a loss keeps its colour and
+position everywhere (`style`). A frame with nothing to draw is an error that says what the frame holds, never an
+empty figure.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -39,17 +46,21 @@ from .tables import mode_collapse_keys
 __all__ = [
     "budget_curves",
     "budget_frame",
+    "distribution_rows",
     "fid_distributions",
     "has_polygon_scores",
     "has_reruns",
     "has_searches",
     "mode_collapse",
     "mode_collapse_datasets",
+    "mode_collapse_rows",
+    "polygon_rows",
     "polygon_scores",
     "rerun_distributions",
     "save_figure",
     "sensitivity",
     "sensitivity_datasets",
+    "sensitivity_rows",
 ]
 
 FD_PREFIXES = ("eval/fd_", "eval/fid_")
@@ -58,6 +69,8 @@ POLYGON_KEY = re.compile(r"eval/(?P<score>precision|recall|f1)_polygons_n(?P<sam
 POLYGON_SCORES = ("precision", "recall", "f1")
 FINISHED = ("COMPLETE", "FAIL")
 BUDGET_KEYS = ["study", "loss", "dataset", "space", "objective"]
+POINT_COLUMNS = ["study", "trial", "loss", "space"]
+"""What each row of a figure's frame names besides its value: the trial a point stands for and how it is drawn."""
 PANEL_SIZE = (4.0, 3.3)
 """Inches per panel: small enough that 10-11 pt text (style.apply_theme) stays legible when a row of three panels
 is shown at the width of a README page."""
@@ -79,13 +92,33 @@ MODE_COLLAPSE_PANELS: dict[str, tuple[bool, str]] = {
 lower bound, which is always finite; the estimate is infinite when no near-duplicate pair was found."""
 SHARES = ("precision", "recall", "high_quality")
 COUNTS = ("duplicates", "classes", "modes")
+MAXIMUM_LABEL = "maximum possible"
 BOX_ALPHA = 0.3
+BOX_GAP = 0.3
+"""Share of a box's slot left empty, so the boxes of two spaces under one loss do not touch."""
 NEUTRAL = "0.35"
+POINTS: dict[str, Any] = {"edgecolor": "white", "linewidth": 0.5, "zorder": 3}
+"""How every point is drawn, above the boxes, white-edged so overlapping points stay countable."""
+POINT_AREA = 22.0
+"""Marker area in points squared (seaborn's stripplot takes its square root, the diameter)."""
+BOX_JITTER, STRIP_JITTER = 0.16, 0.27
+"""Seaborn's jitter: the half-width of the spread as a share of a category, divided among the dodged hue levels, so
+points stay inside their box's slot (0.16 of 0.8) or their loss's strip (a third of 0.8)."""
 PANEL_ORDERS: dict[str, tuple[str, ...]] = {
     "dataset": tuple(style.DATASET_LABELS),
     "space": style.SPACE_ORDER,
     "loss": style.LOSS_ORDER,
 }
+
+
+def distribution_rows(trials: pd.DataFrame, reruns: bool = False) -> pd.DataFrame:
+    """The points of fid_distributions (or, with `reruns`, rerun_distributions): a row per completed trial with an FD.
+
+    A trial that diverged is a point at its best FD before divergence; one that diverged before any evaluation (FD
+    +-inf) and a failed one have no FD and no row (the figure counts them under their loss instead). Columns dataset,
+    objective (one panel each), study, trial, loss, space, value.
+    """
+    return _scored(_finished_fd(trials, reruns), "value", ["dataset", "objective"])
 
 
 def fid_distributions(trials: pd.DataFrame) -> Figure:
@@ -94,18 +127,16 @@ def fid_distributions(trials: pd.DataFrame) -> Figure:
     Trials that diverged are points at their best FD before divergence and are counted under their loss's label; those
     that diverged before any evaluation (and failed trials) have no FD to draw and are counted there too.
     """
-    return _distribution_figure(_searches(trials), "FD of every completed trial of each search (lower is better)")
+    return _distribution_figure(trials, "FD of every completed trial of each search (lower is better)")
 
 
 def rerun_distributions(trials: pd.DataFrame) -> Figure:
     """Best FD of each loss's chosen setting retrained with different seeds: the spread a single run hides."""
-    reruns = _fd_trials(trials, reruns=True)
-    if reruns.empty:
-        raise ValueError(f"no rerun studies among: {_study_names(trials)}")
-    _require_complete(reruns, f"no completed rerun trial among: {_study_names(reruns)}")
+    reruns = _finished_fd(trials, reruns=True)
     seeds = reruns[reruns["state"] == "COMPLETE"].groupby("study").size()
     count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
-    return _distribution_figure(reruns, f"Best FD of the chosen setting retrained with {count} seeds (lower is better)")
+    title = f"Best FD of the chosen setting retrained with {count} seeds (lower is better)"
+    return _distribution_figure(trials, title, reruns=True)
 
 
 def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -114,7 +145,7 @@ def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.D
     Trials that diverged before any evaluation are among them (+inf: tried, never best). Columns study, loss,
     dataset, space, objective, then bootstrap_minimum's k, mean, lower, upper, exact, unscored, trials, unscored_trials.
     """
-    searches = _searches(trials)
+    searches = _finished_fd(trials, reruns=False)
     done = searches[searches["state"] == "COMPLETE"]
     curves = [
         bootstrap_minimum(group["value"].to_numpy(), draws=draws, seed=seed).assign(
@@ -170,33 +201,37 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
     return figure
 
 
+def sensitivity_rows(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The points of sensitivity: per panel, each completed search trial on `dataset` with an FD and that parameter.
+
+    A panel is an (objective, parameter) whose parameter took two or more values among those trials; a trial that
+    diverged before any evaluation has no FD to place. Columns objective, parameter, study, trial, loss, space,
+    setting (the parameter's value), value.
+    """
+    done, panels = _sensitivity_trials(trials, dataset)
+    return pd.concat([_parameter_rows(done, *panel) for panel in panels], ignore_index=True)
+
+
 def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
     """FD of every completed search trial on `dataset` against each parameter the searches varied, hue = loss.
 
     Log-uniform parameters get a log axis; parameters searched as a choice are strips of jittered points.
     """
-    done = _completed_searches(trials)
-    if not (done["dataset"] == dataset).any():
-        datasets = ", ".join(_datasets(done)) or "none"
-        raise ValueError(f"no completed search trial with an FD objective on {dataset!r}; datasets here: {datasets}")
-    done = _select(done, dataset=dataset)
-    panels = _sensitivity_panels(done)
-    if not panels:
-        raise ValueError(f"no searched parameter takes two or more values among the trials on {dataset!r}")
+    done, panels = _sensitivity_trials(trials, dataset)
+    points = sensitivity_rows(trials, dataset)
     kinds = _parameter_kinds()
     losses = style.losses_in(done)
     palette = style.loss_palette(losses)
     figure, axes = _grid(len(panels), columns=4)
     for ax, (objective, parameter) in zip(axes, panels, strict=True):
-        rows = _select(done, objective=objective).dropna(subset=[parameter])
-        rows = rows[~unscored(rows)]  # diverged before any evaluation: no score to place
+        rows = _select(points, objective=objective, parameter=parameter)
         if kinds[parameter] & {"uniform", "log_uniform"}:
-            _points(ax, rows, rows[parameter].astype(float), rows["value"], palette)
+            _scatter(ax, rows.assign(setting=rows["setting"].astype(float)), "setting", "value", palette)
             if "log_uniform" in kinds[parameter]:
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())  # labels within a decade would overlap
         else:
-            _strips(ax, rows, parameter, palette)
+            _strips(ax, rows, losses, palette)
         ax.set(xlabel=style.parameter_label(parameter), ylabel=_wrap(style.metric_label(objective)))
     loss_handles, loss_labels = _loss_handles(losses, palette)
     space_handles, space_labels = _space_handles(style.in_order(done["space"].dropna(), style.SPACE_ORDER))
@@ -205,17 +240,28 @@ def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
     return figure
 
 
-def polygon_scores(trials: pd.DataFrame) -> Figure:
-    """Precision against recall, and F1, of every completed search trial of the studies scored on polygons."""
+def polygon_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """The points of polygon_scores: a row per completed search trial with polygon precision, recall and F1.
+
+    Columns dataset and samples (one pair of panels each), study, trial, loss, space, precision, recall, f1.
+    """
     panels = _polygon_panels(trials)
     if not panels:
         raise ValueError(f"no search study has polygon precision, recall and F1 scores among: {_study_names(trials)}")
-    losses = style.losses_in(pd.concat([rows for *_, rows in panels]))
+    return pd.concat([_polygon_points(*panel) for panel in panels], ignore_index=True)
+
+
+def polygon_scores(trials: pd.DataFrame) -> Figure:
+    """Precision against recall, and F1, of every completed search trial of the studies scored on polygons."""
+    points = polygon_rows(trials)
+    panels = _polygon_panels(trials)
+    finished = pd.concat([rows for *_, rows in panels])
+    losses = style.losses_in(finished)
     palette = style.loss_palette(losses)
     figure, axes = _grid(2 * len(panels), columns=2, size=POLYGON_PANEL_SIZE)
-    for (dataset, keys, rows), scatter_ax, f1_ax in zip(panels, axes[::2], axes[1::2], strict=True):
-        done = rows[rows["state"] == "COMPLETE"].dropna(subset=list(keys.values()))
-        _points(scatter_ax, done, done[keys["precision"]], done[keys["recall"]], palette, clip_on=False)
+    for (dataset, samples, keys, rows), scatter_ax, f1_ax in zip(panels, axes[::2], axes[1::2], strict=True):
+        panel = _select(points, dataset=dataset, samples=samples)
+        _scatter(scatter_ax, panel, "precision", "recall", palette, clip_on=False)
         scatter_ax.set(
             xlim=(0, 1),
             ylim=(0, 1),
@@ -223,26 +269,24 @@ def polygon_scores(trials: pd.DataFrame) -> Figure:
             xlabel=f"{style.metric_label(keys['precision'])}\nshare of samples near a test polygon",
             ylabel=f"{style.metric_label(keys['recall'])}\nshare of test polygons near a sample",
         )
-        _distribution(f1_ax, rows, keys["f1"], palette)
+        _distribution(f1_ax, panel.rename(columns={"f1": "value"}), rows, palette)
         f1_ax.set(
             title=f"{style.dataset_label(dataset)}: F1 (higher is better)",
             xlabel="loss",
             ylabel=_wrap(style.metric_label(keys["f1"])),
         )
     loss_handles, loss_labels = _loss_handles(losses, palette)
-    spaces = style.in_order(pd.concat([rows["space"] for *_, rows in panels]).dropna(), style.SPACE_ORDER)
-    space_handles, space_labels = _space_handles(spaces)
+    space_handles, space_labels = _space_handles(style.in_order(finished["space"].dropna(), style.SPACE_ORDER))
     _legend(figure, loss_handles + space_handles, loss_labels + space_labels)
     figure.suptitle("Polygon scores of every completed trial: precision, recall and F1")
     return figure
 
 
-def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
-    """Each mode-collapse score of the completed search trials on `dataset`: box and points per loss and space.
+def mode_collapse_rows(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The points of mode_collapse: a row per completed search trial on `dataset` and mode-collapse score it has.
 
-    FD folds sample quality and diversity into one number; these scores take them apart (precision and the
-    high-quality share measure quality; recall, support, classes and modes measure how much of the data is covered),
-    so a loss that reaches a good FD while dropping part of the data shows it here. One panel per metric key.
+    Each trial's scores are those of its best evaluation. Columns score, key (one panel each), study, trial, loss,
+    space, value.
     """
     panels = _mode_collapse_panels(trials, dataset)
     if not panels:
@@ -250,35 +294,38 @@ def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
         raise ValueError(
             f"no completed search trial on {dataset!r} has mode-collapse scores; datasets with them: {datasets}"
         )
+    return pd.concat([_scored(rows, key).assign(score=score, key=key) for score, key, rows in panels])[
+        ["score", "key", *POINT_COLUMNS, "value"]
+    ].reset_index(drop=True)
+
+
+def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
+    """Each mode-collapse score of the completed search trials on `dataset`: box and points per loss and space.
+
+    FD folds sample quality and diversity into one number; these scores take them apart (precision and the
+    high-quality share measure quality; recall, support, classes and modes measure how much of the data is covered),
+    so a loss that reaches a good FD while dropping part of the data shows it here. One panel per metric key; a count
+    with a known ceiling (every class, every mode) has a dashed line there, labelled MAXIMUM_LABEL.
+    """
+    points = mode_collapse_rows(trials, dataset)
+    panels = _mode_collapse_panels(trials, dataset)
     shown = pd.concat([rows for *_, rows in panels])
     palette = style.loss_palette(style.losses_in(shown))
     figure, axes = _grid(len(panels), size=_loss_panel_size(shown, MODE_COLLAPSE_PANEL_SIZE))
-    maxima = False
     for ax, (score, key, rows) in zip(axes, panels, strict=True):
         higher, meaning = MODE_COLLAPSE_PANELS[score]
-        _distribution(ax, rows, key, palette, clip_on=False)  # whole points on the axes' fixed bounds
+        _distribution(ax, _select(points, key=key), rows, palette, clip_on=False)  # whole points on fixed bounds
         ax.set(
             title=f"{style.SCORE_LABELS[score]} ({'higher' if higher else 'lower'} is better)\n{meaning}",
             xlabel="loss",
             ylabel=_wrap(style.metric_label(key)),
         )
-        most = _most_possible(score, dataset)
-        if score in SHARES:
-            ax.set_ylim(0, 1)
-        elif score == "support_lower":
-            ax.set_yscale("log")  # spans orders of magnitude
-        else:
-            ax.set_ylim(0, None if most is None else most * 1.08)
-        if score in COUNTS:
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if most is not None:
-            ax.axhline(most, color=NEUTRAL, linestyle="--", linewidth=1, zorder=1)
-            maxima = True
-    spaces = style.in_order(pd.concat([rows["space"] for *_, rows in panels]).dropna(), style.SPACE_ORDER)
+        _score_axis(ax, score, _most_possible(score, dataset))
+    spaces = style.in_order(shown["space"].dropna(), style.SPACE_ORDER)
     handles, labels = _space_handles(spaces, boxes=True)
-    if maxima:
+    if any(_most_possible(score, dataset) is not None for score, *_ in panels):
         handles.append(Line2D([], [], color=NEUTRAL, linestyle="--", linewidth=1))
-        labels.append("maximum possible")
+        labels.append(MAXIMUM_LABEL)
     _legend(figure, handles, labels)
     figure.suptitle(
         f"Mode collapse on {style.dataset_label(dataset)}: every completed search trial at its best evaluation"
@@ -334,11 +381,15 @@ def _fd_trials(trials: pd.DataFrame, reruns: bool) -> pd.DataFrame:
     return trials.assign(objective=objective)[chosen]
 
 
-def _searches(trials: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials of FD searches, at least one of them completed, or an error naming the studies there are."""
-    searches = _fd_trials(trials, reruns=False)
-    _require_complete(searches, f"no completed search trial with an FD objective among: {_study_names(trials)}")
-    return searches
+def _finished_fd(trials: pd.DataFrame, reruns: bool) -> pd.DataFrame:
+    """_fd_trials, at least one of them completed, or an error naming the studies there are."""
+    finished = _fd_trials(trials, reruns)
+    if reruns and finished.empty:
+        raise ValueError(f"no rerun studies among: {_study_names(trials)}")
+    names = _study_names(finished if reruns else trials)
+    kind = "rerun trial" if reruns else "search trial with an FD objective"
+    _require_complete(finished, f"no completed {kind} among: {names}")
+    return finished
 
 
 def _finished_searches(trials: pd.DataFrame) -> pd.DataFrame:
@@ -351,8 +402,31 @@ def _completed_searches(trials: pd.DataFrame) -> pd.DataFrame:
     return searches[searches["state"] == "COMPLETE"]
 
 
+def _scored(finished: pd.DataFrame, column: str, keys: list[str] | None = None) -> pd.DataFrame:
+    """The points a panel draws: completed trials with a finite `column`, as `keys`, POINT_COLUMNS and value.
+
+    A failed trial has no score, and one that diverged before any evaluation has +-inf: neither can be placed.
+    """
+    done = finished[(finished["state"] == "COMPLETE") & np.isfinite(finished[column].astype(float))]
+    columns = [*(keys or []), *POINT_COLUMNS]
+    return done[columns].assign(value=done[column].astype(float)).reset_index(drop=True)
+
+
 def _datasets(frame: pd.DataFrame) -> list[str]:
     return style.in_order(frame["dataset"].dropna(), PANEL_ORDERS["dataset"])
+
+
+def _sensitivity_trials(trials: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Completed FD searches on `dataset` and their panels, or an error that says what there is instead."""
+    done = _completed_searches(trials)
+    if not (done["dataset"] == dataset).any():
+        datasets = ", ".join(_datasets(done)) or "none"
+        raise ValueError(f"no completed search trial with an FD objective on {dataset!r}; datasets here: {datasets}")
+    done = _select(done, dataset=dataset)
+    panels = _sensitivity_panels(done)
+    if not panels:
+        raise ValueError(f"no searched parameter takes two or more values among the trials on {dataset!r}")
+    return done, panels
 
 
 def _sensitivity_panels(done: pd.DataFrame) -> list[tuple[str, str]]:
@@ -362,6 +436,18 @@ def _sensitivity_panels(done: pd.DataFrame) -> list[tuple[str, str]]:
         for objective in sorted(done["objective"].unique())
         for parameter in parameter_names()
         if parameter in done and _select(done, objective=objective)[parameter].nunique() >= 2
+    ]
+
+
+def _parameter_rows(done: pd.DataFrame, objective: str, parameter: str) -> pd.DataFrame:
+    """One sensitivity panel's points: the trials of `objective` that set `parameter` and have an FD to place.
+
+    The setting is an object column, so a choice keeps its type (True, not 1.0) when stacked with numeric panels.
+    """
+    rows = _select(done, objective=objective).dropna(subset=[parameter])
+    points = _scored(rows.assign(setting=rows[parameter].astype(object)), "value", ["setting"])
+    return points.assign(objective=objective, parameter=parameter)[
+        ["objective", "parameter", *POINT_COLUMNS, "setting", "value"]
     ]
 
 
@@ -410,52 +496,80 @@ def _grid(count: int, columns: int = 3, size: tuple[float, float] = PANEL_SIZE) 
     return figure, panels[:count]
 
 
-def _distribution_figure(rows: pd.DataFrame, title: str) -> Figure:
-    """Box and points per loss of the trials' values, one panel per (dataset, objective)."""
-    palette = style.loss_palette(style.losses_in(rows))
-    panels = _panels(rows, ["dataset", "objective"])
-    figure, axes = _grid(len(panels), size=_loss_panel_size(rows, PANEL_SIZE))
+def _distribution_figure(trials: pd.DataFrame, title: str, reruns: bool = False) -> Figure:
+    """Box and points per loss of distribution_rows, one panel per (dataset, objective) of the finished FD trials."""
+    finished = _finished_fd(trials, reruns)
+    points = distribution_rows(trials, reruns)
+    palette = style.loss_palette(style.losses_in(finished))
+    panels = _panels(finished, ["dataset", "objective"])
+    figure, axes = _grid(len(panels), size=_loss_panel_size(finished, PANEL_SIZE))
     for ax, (dataset, objective) in zip(axes, panels, strict=True):
-        _distribution(ax, _select(rows, dataset=dataset, objective=objective), "value", palette)
+        selection = {"dataset": dataset, "objective": objective}
+        _distribution(ax, _select(points, **selection), _select(finished, **selection), palette)
         ax.set(title=style.dataset_label(dataset), xlabel="loss", ylabel=_wrap(style.metric_label(objective)))
-    _legend(figure, *_space_handles(style.in_order(rows["space"].dropna(), style.SPACE_ORDER), boxes=True))
+    _legend(figure, *_space_handles(style.in_order(finished["space"].dropna(), style.SPACE_ORDER), boxes=True))
     figure.suptitle(title)
     return figure
 
 
-def _distribution(ax: Axes, rows: pd.DataFrame, column: str, palette: dict[str, str], **options: Any) -> None:
-    """Per loss, a box and the points of `column` for each space side by side, in the loss's colour.
+@contextmanager
+def _fixed_jitter(seed: int = 0) -> Iterator[None]:
+    """Seeds NumPy's global generator, which seaborn jitters with, for the length of a draw, then restores it.
 
-    The x tick labels name the losses in the usual order and count their trials that diverged (drawn at their best
-    score before it), those that diverged before any evaluation (no score) and failed ones (no score).
-    `options` go to the points (clip_on=False keeps a point on the edge of a fixed axis whole).
+    The same frame then always gives the same picture (a saved PNG changes only when the results do), and the
+    caller's own random stream is left where it was.
     """
-    losses = style.losses_in(rows)
-    done = rows[(rows["state"] == "COMPLETE") & np.isfinite(rows[column].astype(float))]
-    spaces = style.in_order(done["space"].dropna(), style.SPACE_ORDER)
-    width = 0.8 / max(len(spaces), 1)
-    slots = {space: (slot - (len(spaces) - 1) / 2) * width for slot, space in enumerate(spaces)}
-    centres = done["loss"].map({loss: position for position, loss in enumerate(losses)}) + done["space"].map(slots)
-    jitter = np.random.default_rng(0).uniform(-width / 5, width / 5, len(done))
-    for (loss, space), group in done.groupby(["loss", "space"]):
-        ax.boxplot(
-            group[column].to_numpy(dtype=float),
-            positions=[centres[group.index[0]]],
-            widths=0.7 * width,
-            patch_artist=True,
-            showfliers=False,
-            manage_ticks=False,
-            boxprops={
-                "facecolor": to_rgba(palette[loss], BOX_ALPHA),
-                "edgecolor": palette[loss],
-                "hatch": style.SPACE_HATCHES.get(space, style.OTHER_SPACE_HATCH),
-            },
-            medianprops={"color": palette[loss], "linewidth": 2},
-            whiskerprops={"color": palette[loss]},
-            capprops={"color": palette[loss]},
-        )
-    _points(ax, done, centres + jitter, done[column], palette, **options)
-    ax.set_xticks(range(len(losses)), [style.loss_label(loss) + _outcome_counts(rows, loss) for loss in losses])
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _distribution(
+    ax: Axes, points: pd.DataFrame, finished: pd.DataFrame, palette: dict[str, str], **options: Any
+) -> None:
+    """Per loss, a box and the jittered points of `points`' value for each space, dodged side by side.
+
+    The loss sets the colour and the x position, the space the dodge slot (seaborn's hue, hue_order the usual space
+    order), the box's hatching and the points' marker; hue only colours by space, hence a seaborn call per (loss,
+    space) in that loss's colour. The x tick labels name every loss among the `finished` trials in the usual order
+    and count those of its trials that diverged (drawn at their best score before it), diverged before any
+    evaluation (no score) and failed (no score). `options` go to the points (clip_on=False keeps a point on the edge
+    of a fixed axis whole).
+    """
+    losses = style.losses_in(finished)
+    spaces = style.in_order(points["space"].dropna(), style.SPACE_ORDER)
+    with _fixed_jitter():
+        for (loss, space), group in points.groupby(["loss", "space"]):
+            colour = palette[loss]
+            placement = {
+                "data": group,
+                "x": "loss",
+                "y": "value",
+                "order": losses,
+                "hue": "space",
+                "hue_order": spaces,
+                "dodge": True,
+                "palette": dict.fromkeys(spaces, colour),
+                "legend": False,
+                "ax": ax,
+            }
+            hatch = style.SPACE_HATCHES.get(space, style.OTHER_SPACE_HATCH)
+            sns.boxplot(
+                **placement,
+                saturation=1,
+                gap=BOX_GAP,
+                showfliers=False,
+                linecolor=colour,
+                boxprops={"facecolor": to_rgba(colour, BOX_ALPHA), "hatch": hatch},
+                medianprops={"linewidth": 2},
+            )
+            sns.stripplot(
+                **placement, jitter=BOX_JITTER, marker=_marker(space), size=math.sqrt(POINT_AREA), **POINTS, **options
+            )
+    ax.set_xticks(range(len(losses)), [style.loss_label(loss) + _outcome_counts(finished, loss) for loss in losses])
     ax.set_xlim(-0.5, len(losses) - 0.5)
 
 
@@ -469,15 +583,29 @@ def _outcome_counts(rows: pd.DataFrame, loss: str) -> str:
     return "".join(f"\n{line}" for line in [*lines, *([f"{failed} failed"] if failed else [])])
 
 
-def _strips(ax: Axes, rows: pd.DataFrame, parameter: str, palette: dict[str, str]) -> None:
-    """FD per value of a categorical parameter: a strip of jittered points per loss, losses side by side."""
-    categories = sorted(rows[parameter].unique())
-    losses = style.losses_in(rows)
-    width = 0.8 / len(losses)
-    offsets = {loss: (slot - (len(losses) - 1) / 2) * width for slot, loss in enumerate(losses)}
-    centres = rows[parameter].map({value: position for position, value in enumerate(categories)})
-    jitter = np.random.default_rng(0).uniform(-width / 3, width / 3, len(rows))
-    _points(ax, rows, centres + rows["loss"].map(offsets) + jitter, rows["value"], palette)
+def _strips(ax: Axes, rows: pd.DataFrame, losses: list[str], palette: dict[str, str]) -> None:
+    """FD per value of a categorical parameter: a strip of jittered points per loss (seaborn's hue), dodged side by
+    side; a call per space, whose marker the points take."""
+    categories = sorted(rows["setting"].unique())
+    with _fixed_jitter():
+        for space, group in rows.groupby("space"):
+            sns.stripplot(
+                data=group,
+                x="setting",
+                y="value",
+                orient="x",
+                order=categories,
+                hue="loss",
+                hue_order=losses,
+                palette=palette,
+                dodge=True,
+                legend=False,
+                ax=ax,
+                jitter=STRIP_JITTER,
+                marker=_marker(space),
+                size=math.sqrt(POINT_AREA),
+                **POINTS,
+            )
     ax.set_xticks(range(len(categories)), [_category_label(value) for value in categories])
     ax.set_xlim(-0.5, len(categories) - 0.5)
 
@@ -488,20 +616,31 @@ def _category_label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float | np.number) else str(value)
 
 
-def _points(ax: Axes, rows: pd.DataFrame, x: pd.Series, y: pd.Series, palette: dict[str, str], **options: Any) -> None:
-    """One scatter layer per (loss, space): the loss's colour and the space's marker."""
-    for (loss, space), group in rows.groupby(["loss", "space"]):
-        ax.scatter(
-            x[group.index],
-            y[group.index],
-            color=palette[loss],
-            marker=style.SPACE_MARKERS.get(space, style.OTHER_SPACE_MARKER),
-            s=22,
-            edgecolors="white",
-            linewidths=0.5,
-            zorder=3,
-            **options,
-        )
+def _scatter(ax: Axes, rows: pd.DataFrame, x: str, y: str, palette: dict[str, str], **options: Any) -> None:
+    """Points of `rows` at (x, y): the loss's colour (seaborn's hue) and the space's marker (style)."""
+    if rows.empty:
+        return
+    spaces = style.in_order(rows["space"].dropna(), style.SPACE_ORDER)
+    sns.scatterplot(
+        data=rows,
+        x=x,
+        y=y,
+        hue="loss",
+        hue_order=style.losses_in(rows),
+        palette=palette,
+        style="space",
+        style_order=spaces,
+        markers={space: _marker(space) for space in spaces},
+        legend=False,
+        ax=ax,
+        s=POINT_AREA,
+        **POINTS,
+        **options,
+    )
+
+
+def _marker(space: str) -> str:
+    return style.SPACE_MARKERS.get(space, style.OTHER_SPACE_MARKER)
 
 
 def _parameter_kinds() -> dict[str, set[str]]:
@@ -518,15 +657,27 @@ def _parameter_kinds() -> dict[str, set[str]]:
     return kinds
 
 
-def _polygon_panels(trials: pd.DataFrame) -> list[tuple[str, dict[str, str], pd.DataFrame]]:
-    """(dataset, {score: column}, finished trials) per dataset and sample count of searches with polygon scores."""
+def _polygon_panels(trials: pd.DataFrame) -> list[tuple[str, int, dict[str, str], pd.DataFrame]]:
+    """(dataset, samples, {score: column}, finished trials) per dataset and sample count of searches scored on
+    polygons."""
     searches = _finished_searches(trials)
     panels = []
-    for keys in _polygon_keys(trials).values():
+    for samples, keys in _polygon_keys(trials).items():
         scored = searches.loc[searches[keys["f1"]].notna(), "study"]
         rows = searches[searches["study"].isin(scored)]
-        panels.extend((dataset, keys, _select(rows, dataset=dataset)) for (dataset,) in _panels(rows, ["dataset"]))
+        panels.extend(
+            (dataset, samples, keys, _select(rows, dataset=dataset)) for (dataset,) in _panels(rows, ["dataset"])
+        )
     return panels
+
+
+def _polygon_points(dataset: str, samples: int, keys: dict[str, str], finished: pd.DataFrame) -> pd.DataFrame:
+    """One pair of polygon panels' points: the completed trials with all three scores finite."""
+    done = finished[(finished["state"] == "COMPLETE") & np.isfinite(finished[list(keys.values())].astype(float)).all(1)]
+    scores = {score: done[key].astype(float) for score, key in keys.items()}
+    return done[POINT_COLUMNS].assign(dataset=dataset, samples=samples, **scores)[
+        ["dataset", "samples", *POINT_COLUMNS, *POLYGON_SCORES]
+    ]
 
 
 def _polygon_keys(trials: pd.DataFrame) -> dict[int, dict[str, str]]:
@@ -552,6 +703,21 @@ def _mode_collapse_panels(trials: pd.DataFrame, dataset: str) -> list[tuple[str,
     return panels
 
 
+def _score_axis(ax: Axes, score: str, most: int | None) -> None:
+    """A mode-collapse panel's y axis: shares on [0, 1], support on a log scale, counts from 0 in whole numbers up
+    to a dashed line at the most they can reach, where that is known."""
+    if score in SHARES:
+        ax.set_ylim(0, 1)
+    elif score == "support_lower":
+        ax.set_yscale("log")  # spans orders of magnitude
+    else:
+        ax.set_ylim(0, None if most is None else most * 1.08)
+    if score in COUNTS:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if most is not None:
+        ax.axhline(most, color=NEUTRAL, linestyle="--", linewidth=1, zorder=1, label=MAXIMUM_LABEL)
+
+
 def _most_possible(score: str, dataset: str) -> int | None:
     """The count a generator that covers everything reaches: every class of a labelled set, every mixture mode."""
     if score == "classes" and dataset in LABELLED_DATASETS.names():
@@ -570,9 +736,7 @@ def _space_handles(spaces: list[str], boxes: bool = False) -> tuple[list[Any], l
     """Legend entries for the spaces' markers, and with `boxes` their box hatching, in a neutral colour."""
     handles: list[Any] = []
     for space in spaces:
-        marker = Line2D(
-            [], [], color=NEUTRAL, marker=style.SPACE_MARKERS.get(space, style.OTHER_SPACE_MARKER), linestyle=""
-        )
+        marker = Line2D([], [], color=NEUTRAL, marker=_marker(space), linestyle="")
         hatch = style.SPACE_HATCHES.get(space, style.OTHER_SPACE_HATCH)
         box = Patch(facecolor=to_rgba(NEUTRAL, BOX_ALPHA), edgecolor=NEUTRAL, hatch=hatch)
         handles.append((box, marker) if boxes else marker)
