@@ -41,7 +41,15 @@ def test_samples_populate_every_mode_equally_around_its_centre(name):
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_splits_are_fixed_and_independent(name):
+    """Each split has its own fixed generator (seed 2018 for train, 2019 for test): a mode index per point, uniformly,
+    then the point's isotropic Gaussian offset from that mode's centre."""
     spec = DATASETS.get(name)
-    first, again = spec.load(None, "train", False), spec.load(None, "train", False)
-    assert torch.equal(first.data, again.data)
-    assert not torch.equal(first.data[:10_000], spec.load(None, "test", False).data)
+    centres = torch.tensor(EXPECTED_CENTRES[name])
+    loaded = {}
+    for split, seed, count in (("train", 2018, 100_000), ("test", 2019, 10_000)):
+        generator = torch.Generator().manual_seed(seed)
+        modes = torch.randint(len(centres), (count,), generator=generator)
+        expected = centres[modes] + EXPECTED_STD[name] * torch.randn(count, 2, generator=generator)
+        loaded[split] = spec.load(None, split, False).data
+        torch.testing.assert_close(loaded[split], expected, rtol=0, atol=1e-6)
+    assert not torch.equal(loaded["train"][:10_000], loaded["test"])

@@ -3,7 +3,6 @@
 import gzip
 import itertools
 import struct
-from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_data_sampling import documented_batch
 from torch.utils.data import DataLoader
 
-from lightning_gans.data import DATASETS, DatasetNotFoundError, GANDataModule, StepBatchSampler
+from lightning_gans.data import DATASETS, DatasetNotFoundError, GANDataModule
 from lightning_gans.data.resident import ResidentBatches
 from lightning_gans.registry import UnknownNameError
 
@@ -102,15 +102,14 @@ def test_unknown_split_lists_the_valid_ones():
         GANDataModule("polygons").split("nope")
 
 
-def test_train_batches_are_the_sampler_batches_of_float_images(mnist_dir):
+def test_train_batches_are_the_documented_stream_of_float_images(mnist_dir):
     module = GANDataModule("mnist", data_dir=str(mnist_dir), seed=4)
     module.setup("fit")
     stored = module.split("train").data
-    sampler = StepBatchSampler(200, 64, seed=4)
     for step, batch in enumerate(itertools.islice(module.train_dataloader(), 5)):
         assert batch.shape == (64, 1, 28, 28) and batch.dtype == torch.float32
         assert batch.min() >= 0 and batch.max() <= 1
-        assert torch.equal(batch, stored[sampler.batch_at(step)].float() / 255)
+        assert torch.equal(batch, stored[documented_batch(200, 64, 4, step)].float() / 255)
 
 
 def attach(module: GANDataModule, d_step: int, rank: int, world_size: int, device: str = "cpu") -> None:
@@ -127,10 +126,9 @@ def test_attached_trainer_sets_start_step_and_rank(mnist_dir):
     module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=1)
     attach(module, d_step=7, rank=1, world_size=2)
     stored = module.split("train").data
-    sampler = StepBatchSampler(200, 16, seed=1, rank=1, world_size=2)
     batches = list(itertools.islice(module.train_dataloader(), 3))
     for step, batch in zip(range(7, 10), batches, strict=True):
-        assert torch.equal(batch, stored[sampler.batch_at(step)].float() / 255)
+        assert torch.equal(batch, stored[documented_batch(200, 16, 1, step, rank=1, world_size=2)].float() / 255)
 
 
 def test_test_loader_is_one_ordered_pass(mnist_dir):
@@ -201,37 +199,35 @@ def test_a_real_trainer_resumes_the_stream_at_d_step(tmp_path, on_device):
     )
     trainer.fit(model, datamodule=module)
     stored = module.split("train").data
-    sampler = StepBatchSampler(len(stored), 32, seed=3)
     assert len(model.seen) == 3
     for step, batch in zip(range(40, 43), model.seen, strict=True):
-        assert torch.equal(batch, stored[sampler.batch_at(step)])
+        assert torch.equal(batch, stored[documented_batch(len(stored), 32, 3, step)])
 
 
 @pytest.mark.parametrize(("start_step", "rank", "world_size"), [(0, 0, 1), (5, 0, 1), (4, 1, 2), (11, 0, 2)])
-def test_device_resident_batches_equal_the_dataloader_batches(mnist_dir, start_step, rank, world_size):
+def test_device_resident_and_dataloader_batches_are_the_documented_stream(mnist_dir, start_step, rank, world_size):
     """Same (seed, start step, rank, world size), same batches bit for bit, across epoch boundaries (every 12 or
     6 steps here); starting at `start_step` is how a resumed run continues."""
-
-    def stream(on_device: bool) -> Iterable[torch.Tensor]:
+    for on_device, kind in ((True, ResidentBatches), (False, DataLoader)):
         module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=2, on_device=on_device)
         attach(module, start_step, rank, world_size)
-        return module.train_dataloader()
+        batches = module.train_dataloader()
+        assert isinstance(batches, kind)
+        stored = module.split("train").data
+        steps = range(start_step, start_step + 20)
+        for step, batch in zip(steps, itertools.islice(batches, len(steps)), strict=True):
+            expected = stored[documented_batch(200, 16, 2, step, rank, world_size)].float() / 255
+            assert batch.dtype == torch.float32
+            assert torch.equal(batch, expected), f"step {step} differs (on_device={on_device})"
 
-    resident, loader = stream(True), stream(False)
-    assert isinstance(resident, ResidentBatches) and isinstance(loader, DataLoader)
-    pairs = zip(itertools.islice(loader, 20), itertools.islice(resident, 20), strict=True)
-    for step, (expected, actual) in enumerate(pairs):
-        assert actual.dtype == expected.dtype == torch.float32
-        assert torch.equal(actual, expected), f"step {start_step + step} differs"
 
-
-def test_device_resident_mixture_batches_are_the_sampler_points():
+def test_device_resident_mixture_batches_are_the_documented_points():
     module = GANDataModule("grid25", batch_size=100, seed=5, on_device=True)
     stored = module.split("train").data
-    sampler = StepBatchSampler(len(stored), 100, seed=5)
-    batches = list(itertools.islice(module.train_dataloader(), sampler.per_epoch + 3))
+    per_epoch = len(stored) // 100
+    batches = list(itertools.islice(module.train_dataloader(), per_epoch + 3))
     for step, batch in enumerate(batches):
-        assert torch.equal(batch, stored[sampler.batch_at(step)])
+        assert torch.equal(batch, stored[documented_batch(len(stored), 100, 5, step)])
 
 
 def test_auto_holds_a_small_split_on_an_accelerator_only(mnist_dir, monkeypatch):

@@ -32,12 +32,26 @@ def reference_render(polygon: torch.Tensor, size: int = 28, supersample: int = 8
     return (1 - covered).float()
 
 
+def triangles_by_hand(count: int, seed: int) -> torch.Tensor:
+    """The documented draws, for triangles: each polygon's vertex count first (one choice, still drawn), then one
+    vertex uniformly in each third of the circle, 0.1 rad clear of its ends, and a rotation in [-pi/12, pi/12]; radius
+    0.75 * 14 = 10.5, the bounding box centred at (14, 14)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.randint(1, (count, 1), generator=generator)
+    offsets = torch.rand(count, 3, generator=generator, dtype=torch.float64)
+    rotation = (2 * torch.rand(count, 1, generator=generator, dtype=torch.float64) - 1) * math.pi / 12
+    arc = 2 * math.pi / 3
+    angles = torch.arange(3) * arc + 0.1 + offsets * (arc - 0.2) + rotation
+    points = 10.5 * torch.stack((angles.cos(), angles.sin()), dim=-1)
+    return points - (points.amax(dim=1, keepdim=True) + points.amin(dim=1, keepdim=True)) / 2 + 14
+
+
 def test_same_generator_seed_gives_the_same_polygons():
-    first = polygon_vertices(50, torch.Generator().manual_seed(3))
-    again = polygon_vertices(50, torch.Generator().manual_seed(3))
-    other = polygon_vertices(50, torch.Generator().manual_seed(4))
-    assert torch.equal(first, again) and not torch.equal(first, other)
-    assert torch.equal(render_polygons(first), render_polygons(again))
+    for seed in (3, 4):
+        vertices = polygon_vertices(50, torch.Generator().manual_seed(seed))
+        # To 1e-6 px, not float64's round-off: the module takes 2 pi / n in float32 (a float over an int64 tensor).
+        torch.testing.assert_close(vertices, triangles_by_hand(50, seed), rtol=0, atol=1e-6)
+    assert not torch.allclose(triangles_by_hand(50, 3), triangles_by_hand(50, 4))
 
 
 def test_default_polygons_are_triangles():
@@ -127,14 +141,24 @@ def small_splits(monkeypatch):
     monkeypatch.setattr(polygons_module, "SPLIT_SIZES", SMALL_SPLITS)
 
 
+def splits_by_hand(seed: int, sides: tuple[int, ...] = (3,)) -> dict[str, np.ndarray]:
+    """The small splits as documented: one generator draws every polygon, train's first, then test's and holdout's;
+    each is rendered by testing every subpixel and stored as uint8."""
+    vertices = polygon_vertices(sum(SMALL_SPLITS.values()), torch.Generator().manual_seed(seed), sides=sides)
+    images = torch.stack([reference_render(polygon) for polygon in vertices])
+    pixels = (images * 255).round().to(torch.uint8).unsqueeze(1).numpy()
+    bounds = np.cumsum([0, *SMALL_SPLITS.values()])
+    return {split: pixels[a:b] for split, a, b in zip(SMALL_SPLITS, bounds[:-1], bounds[1:], strict=True)}
+
+
 def test_splits_are_deterministic_and_disjoint_draws(small_splits):
-    first, again = polygons_module.build_polygon_splits(7), polygons_module.build_polygon_splits(7)
-    assert {split: images.shape for split, images in first.items()} == {
-        split: (count, 1, 28, 28) for split, count in SMALL_SPLITS.items()
-    }
-    for split in SMALL_SPLITS:
-        np.testing.assert_array_equal(first[split], again[split])
-    assert not np.array_equal(first["test"], first["holdout"])
+    built = polygons_module.build_polygon_splits(7)
+    expected = splits_by_hand(7)
+    assert list(built) == list(SMALL_SPLITS)
+    for split, count in SMALL_SPLITS.items():
+        assert built[split].shape == (count, 1, 28, 28) and built[split].dtype == np.uint8
+        np.testing.assert_array_equal(built[split], expected[split])
+    assert not np.array_equal(built["test"], built["holdout"])
 
 
 def test_dataset_is_cached_and_reused(small_splits, tmp_path, monkeypatch):
@@ -150,7 +174,10 @@ def test_dataset_is_cached_and_reused(small_splits, tmp_path, monkeypatch):
 
     monkeypatch.setattr(polygons_module, "render_polygons", must_not_render)
     again = spec.load(tmp_path, "train", False)
-    assert torch.equal(again.data, train.data) and path.stat().st_mtime_ns == written
+    expected = splits_by_hand(polygons_module.POLYGONS_SEED)["train"]
+    for loaded in (train, again):
+        np.testing.assert_array_equal(loaded.data.numpy(), expected)
+    assert path.stat().st_mtime_ns == written
     assert len(spec.load(tmp_path, "holdout", False)) == 8
 
 
@@ -162,7 +189,7 @@ def test_the_module_serves_the_vertex_counts_asked_for_from_one_cache_file_each(
         f"polygons-v2-seed{seed}-sides3-4-5-6-7.npz",
         f"polygons-v2-seed{seed}-sides3.npz",
     ]
-    expected = {sides: polygons_module.build_polygon_splits(seed, sides)["train"] for sides in ((3,), MIXED)}
+    expected = {sides: splits_by_hand(seed, sides)["train"] for sides in ((3,), MIXED)}
     np.testing.assert_array_equal(triangles.numpy(), expected[(3,)])
     np.testing.assert_array_equal(mixed.numpy(), expected[MIXED])
     assert not np.array_equal(expected[(3,)], expected[MIXED])

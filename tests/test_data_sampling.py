@@ -12,22 +12,28 @@ def take(sampler: StepBatchSampler, count: int) -> list[list[int]]:
     return list(itertools.islice(iter(sampler), count))
 
 
+def documented_batch(n: int, batch_size: int, seed: int, step: int, rank: int = 0, world_size: int = 1) -> list[int]:
+    """Rank `rank`'s batch at `step` by the documented formula: the epoch's permutation, seeded from
+    seed * 1_000_003 + epoch, cut into global batches of B * W, of which the rank takes its B-sized part."""
+    per_epoch = n // (batch_size * world_size)
+    epoch, position = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    global_batch = perm[position * batch_size * world_size : (position + 1) * batch_size * world_size]
+    return global_batch[rank * batch_size : (rank + 1) * batch_size].tolist()
+
+
 def test_batches_follow_the_documented_formula():
     n, batch_size, world_size, seed = 103, 5, 2, 11
-    per_epoch = n // (batch_size * world_size)
     for rank in range(world_size):
         batches = take(StepBatchSampler(n, batch_size, seed, rank=rank, world_size=world_size), 25)
-        for step, batch in enumerate(batches):
-            epoch, position = divmod(step, per_epoch)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-            global_batch = perm[position * batch_size * world_size : (position + 1) * batch_size * world_size]
-            assert batch == global_batch[rank * batch_size : (rank + 1) * batch_size].tolist()
+        assert batches == [documented_batch(n, batch_size, seed, step, rank, world_size) for step in range(25)]
 
 
 def test_stream_is_deterministic_and_seeded():
-    first = take(StepBatchSampler(100, 8, seed=0), 40)
-    assert first == take(StepBatchSampler(100, 8, seed=0), 40)
-    assert first != take(StepBatchSampler(100, 8, seed=1), 40)
+    expected = {seed: [documented_batch(100, 8, seed, step) for step in range(40)] for seed in (0, 1)}
+    for seed, batches in expected.items():
+        assert take(StepBatchSampler(100, 8, seed=seed), 40) == batches
+    assert expected[0] != expected[1]
 
 
 def test_an_epoch_is_disjoint_batches_covering_all_whole_batches():
@@ -46,19 +52,17 @@ def test_an_epoch_is_disjoint_batches_covering_all_whole_batches():
 
 @pytest.mark.parametrize("start_step", [0, 1, 9, 10, 11, 37])
 def test_starting_at_a_step_continues_the_uninterrupted_stream(start_step):
-    uninterrupted = take(StepBatchSampler(64, 6, seed=5), start_step + 15)
-    resumed = take(StepBatchSampler(64, 6, seed=5, start_step=start_step), 15)
-    assert resumed == uninterrupted[start_step:]
+    uninterrupted = [documented_batch(64, 6, 5, step) for step in range(start_step, start_step + 15)]
+    assert take(StepBatchSampler(64, 6, seed=5, start_step=start_step), 15) == uninterrupted
     sampler = StepBatchSampler(64, 6, seed=5)
-    assert [sampler.batch_at(step) for step in range(start_step, start_step + 15)] == resumed
+    assert [sampler.batch_at(step) for step in range(start_step, start_step + 15)] == uninterrupted
 
 
 def test_ranks_split_the_single_process_global_batch():
-    single = take(StepBatchSampler(90, 8, seed=2), 30)
     ranks = [take(StepBatchSampler(90, 4, seed=2, rank=rank, world_size=2), 30) for rank in range(2)]
     for step in range(30):
         assert not set(ranks[0][step]) & set(ranks[1][step])
-        assert ranks[0][step] + ranks[1][step] == single[step]
+        assert ranks[0][step] + ranks[1][step] == documented_batch(90, 8, 2, step)  # one process, batch 8
 
 
 def test_a_dataset_smaller_than_a_global_batch_is_refused():

@@ -8,8 +8,10 @@ import hashlib
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
 from lightning_gans.metrics.extractors import EXTRACTORS, build_extractor, default_extractor_name
@@ -48,6 +50,22 @@ def weights_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def inception(weights_file) -> FeatureExtractor:
     return load_inception_extractor(weights_file)
+
+
+@pytest.fixture(scope="module")
+def fidelity_network(weights_file) -> FeatureExtractorInceptionV3:
+    """torch-fidelity's own InceptionV3 port with the same weights, in eval mode: what the extractor must give."""
+    network = FeatureExtractorInceptionV3(
+        "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(weights_file)
+    )
+    return network.eval()
+
+
+def fidelity_scores(network: FeatureExtractorInceptionV3, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Features and logits of [0, 1] images rounded to 0..255 and, if gray, tiled to RGB, by numpy."""
+    pixels = np.rint(batch.numpy() * np.float32(255)).astype(np.uint8)
+    with torch.no_grad():
+        return network(torch.from_numpy(np.repeat(pixels, 3 // pixels.shape[1], axis=1)))
 
 
 @pytest.fixture(autouse=True)
@@ -195,7 +213,8 @@ def test_grayscale_is_tiled_to_three_channels():
     gray = images(1, 4)
     fed = to_inception_input(gray)
     assert fed.shape == (2, 3, 4, 4)
-    assert torch.equal(fed, to_inception_input(gray.expand(-1, 3, -1, -1)))
+    level = np.rint(gray.numpy() * np.float32(255)).astype(np.uint8)
+    np.testing.assert_array_equal(fed.numpy(), np.repeat(level, 3, axis=1))
 
 
 @pytest.mark.parametrize(("channels", "size"), [(1, 28), (3, 32)])
@@ -208,10 +227,12 @@ def test_features_and_logits_shapes(inception, channels, size):
     assert inception.num_features == 2048 and inception.num_classes == 1008
 
 
-def test_a_grayscale_batch_scores_like_its_rgb_copy(inception):
+def test_a_grayscale_batch_scores_like_its_rgb_copy(inception, fidelity_network):
     gray = images(1, 28)
-    for mine, rgb in zip(inception(gray), inception(gray.expand(-1, 3, -1, -1).clone()), strict=True):
-        torch.testing.assert_close(mine, rgb, rtol=0, atol=0)
+    expected = fidelity_scores(fidelity_network, gray)
+    for batch in (gray, gray.expand(-1, 3, -1, -1).clone()):
+        for mine, theirs in zip(inception(batch), expected, strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
 
 
 def test_the_extractor_stays_in_eval_mode(inception):
@@ -253,9 +274,10 @@ def test_registry_names_and_unknown_names():
         build_extractor("vgg", "fashion_mnist")
 
 
-def test_on_a_cpu_the_extractor_runs_channels_last_and_scores_as_before(weights_file, inception):
+def test_on_a_cpu_the_extractor_runs_channels_last_and_scores_as_before(weights_file, inception, fidelity_network):
     """build_extractor puts the convolution weights in channels-last layout on a CPU (oneDNN's fast path); the
-    features are the contiguous network's up to float rounding, so cached reference statistics stay valid."""
+    features are torch-fidelity's contiguous network's up to float rounding, so cached reference statistics stay
+    valid."""
     built = build_extractor("inception", "cifar10", inception_weights=str(weights_file), device="cpu")
     convolutions = [module.weight for module in built.modules() if isinstance(module, torch.nn.Conv2d)]
     assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
@@ -265,5 +287,5 @@ def test_on_a_cpu_the_extractor_runs_channels_last_and_scores_as_before(weights_
         if isinstance(module, torch.nn.Conv2d) and module.weight.shape[-1] > 1
     )
     batch = images(3, 32)
-    for fast, reference in zip(built(batch), inception(batch), strict=True):
+    for fast, reference in zip(built(batch), fidelity_scores(fidelity_network, batch), strict=True):
         torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())

@@ -10,7 +10,6 @@ from torch import Tensor, nn
 from torch.testing import assert_close
 
 from lightning_gans.losses import (
-    GRADIENT_NORM_EPSILON,
     OBJECTIVES,
     LossHyperparameters,
     LossOutput,
@@ -190,31 +189,37 @@ def test_dragan_perturbation_is_one_sided_and_scaled_by_batch_population_std() -
     assert not math.isclose(std, real.std(correction=1).item(), rel_tol=1e-6)
 
 
+def dragan_by_hand(real: Tensor, fake: Tensor, seed: int) -> tuple[float, float]:
+    """(penalty, total) of DRAGAN on the linear critic, its perturbation and interpolation replayed from `seed`."""
+    draws = torch.Generator().manual_seed(seed)
+    noise = torch.rand(real.shape, generator=draws, dtype=torch.float64)
+    a = torch.rand((3, 1, 1, 1), generator=draws, dtype=torch.float64)
+    x_p = real + 0.5 * _population_std(real) * noise
+    x_hat = real + a * (x_p - real)
+    penalty = 0.0
+    for f in (x_hat.reshape(3, -1) @ W + B).tolist():
+        s = sig(f)
+        grad_norm_squared = (s * (1 - s)) ** 2 * (W @ W).item()
+        penalty += (math.sqrt(1e-4 + grad_norm_squared) - 1) ** 2 / 3
+    real_logits, fake_logits = (real.reshape(3, -1) @ W + B).tolist(), (fake.reshape(3, -1) @ W + B).tolist()
+    data = mean([-math.log(sig(r)) for r in real_logits]) + mean([-math.log(1 - sig(f)) for f in fake_logits])
+    return penalty, data + 10.0 * penalty
+
+
 def test_dragan_penalty_on_linear_critic() -> None:
     real, fake = images(1), images(2)
     out = get_objective("dragan").discriminator_loss(
         linear_critic(W, B), real, fake, HP, K0, torch.Generator().manual_seed(5)
     )
-    draws = torch.Generator().manual_seed(5)
-    noise = torch.rand(real.shape, generator=draws, dtype=torch.float64)
-    a = torch.rand((3, 1, 1, 1), generator=draws, dtype=torch.float64)
-    x_p = real + 0.5 * _population_std(real) * noise
-    x_hat = real + a * (x_p - real)
-    expected_penalty = 0.0
-    for f in (x_hat.reshape(3, -1) @ W + B).tolist():
-        s = sig(f)
-        grad_norm_squared = (s * (1 - s)) ** 2 * (W @ W).item()
-        expected_penalty += (math.sqrt(1e-4 + grad_norm_squared) - 1) ** 2 / 3
-    real_logits, fake_logits = (real.reshape(3, -1) @ W + B).tolist(), (fake.reshape(3, -1) @ W + B).tolist()
-    data = mean([-math.log(sig(r)) for r in real_logits]) + mean([-math.log(1 - sig(f)) for f in fake_logits])
+    expected_penalty, expected_total = dragan_by_hand(real, fake, 5)
     assert math.isclose(out.parts["penalty"].item(), expected_penalty, rel_tol=1e-12)
-    assert math.isclose(scalar(out), data + 10.0 * expected_penalty, rel_tol=1e-12)
+    assert math.isclose(scalar(out), expected_total, rel_tol=1e-12)
 
 
 def test_penalty_gradient_reaches_critic_weights() -> None:
     w = W.clone().requires_grad_(True)
     gradient_penalty(linear_critic(w, B), images(1)).backward()
-    norm = math.sqrt(GRADIENT_NORM_EPSILON + (W @ W).item())
+    norm = math.sqrt(1e-4 + (W @ W).item())
     assert_close(w.grad, 2 * (norm - 1) / norm * W)
 
 
@@ -243,17 +248,37 @@ def test_penalised_discriminator_loss_backpropagates_to_every_parameter(name: st
             assert parameter.grad.abs().sum() > 0, name
 
 
+def quadratic_critic(x: Tensor) -> Tensor:
+    """f(x) = ||x||^2 / 2, whose input gradient is x itself: unlike a linear critic's, the WGAN-GP penalty then
+    depends on where each interpolate lies."""
+    return x.reshape(x.shape[0], -1).pow(2).sum(dim=1) / 2
+
+
+def wgan_gp_by_hand(real: Tensor, fake: Tensor, seed: int) -> float:
+    """WGAN-GP's total on the quadratic critic, its interpolation replayed from `seed`."""
+    a = torch.rand((3, 1, 1, 1), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x_hat = (real + a * (fake - real)).reshape(3, -1)
+    penalty = mean([(math.sqrt(1e-4 + (row @ row).item()) - 1) ** 2 for row in x_hat])
+    data = -mean(quadratic_critic(real).tolist()) + mean(quadratic_critic(fake).tolist())
+    return data + 10.0 * penalty
+
+
 @pytest.mark.parametrize("name", ["wgan_gp", "dragan"])
 def test_penalised_losses_draw_only_from_the_given_generator(name: str) -> None:
-    critic, real, fake = conv_critic(), images(1), images(2)
+    """Whatever the global seed, the loss is the hand value of the draws from the generator it is given."""
+    real, fake = images(1), images(2)
+    critic = quadratic_critic if name == "wgan_gp" else linear_critic(W, B)
 
-    def total(seed: int, global_seed: int) -> float:
-        torch.manual_seed(global_seed)
-        loss = get_objective(name).discriminator_loss
-        return scalar(loss(critic, real, fake, HP, K0, torch.Generator().manual_seed(seed)))
+    def by_hand(seed: int) -> float:
+        return wgan_gp_by_hand(real, fake, seed) if name == "wgan_gp" else dragan_by_hand(real, fake, seed)[1]
 
-    assert total(0, global_seed=1) == total(0, global_seed=2)
-    assert total(0, global_seed=1) != total(1, global_seed=1)
+    loss = get_objective(name).discriminator_loss
+    for seed in (0, 1):
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)
+            out = loss(critic, real, fake, HP, K0, torch.Generator().manual_seed(seed))
+            assert math.isclose(scalar(out), by_hand(seed), rel_tol=1e-12), (seed, global_seed)
+    assert not math.isclose(by_hand(0), by_hand(1), rel_tol=1e-6)
 
 
 # --- WGAN clipping ------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_steps_are_the_papers_discriminator_steps(tmp_path, n_disc, g_updates):
     assert d_updates == {7}
     # n_disc 3: G at steps 0, 1, 4; n_disc 5: at steps 0, 1, 6
     assert {int(state["step"]) for state in g_optimizer.state.values()} == {g_updates}
-    assert model.trainer.global_step == lightning_optimizer_steps(7, n_disc)
+    assert model.trainer.global_step == 7 + g_updates  # Lightning counts the steps of both optimizers
 
 
 class PoisonedStream(torch.utils.data.IterableDataset):
@@ -151,12 +151,11 @@ def test_evaluation_steps(step, every, last, expected):
 
 
 def test_fixed_noise_is_the_same_for_every_run():
-    pl.seed_everything(1)
-    first = ring8_gan()
-    pl.seed_everything(2)
-    second = ring8_gan()
-    torch.testing.assert_close(first.fixed_noise, second.fixed_noise, rtol=0, atol=0)
-    assert first.fixed_noise.min() >= -1 and first.fixed_noise.max() <= 1
+    """The sample grid's 64 latents: U[-1, 1] draws from seed 2018, whatever the run's own seed."""
+    expected = torch.rand(64, 64, generator=torch.Generator().manual_seed(2018)) * 2 - 1
+    for seed in (1, 2):
+        pl.seed_everything(seed)
+        torch.testing.assert_close(ring8_gan().fixed_noise, expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

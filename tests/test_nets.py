@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_gans.nets import BACKBONES, BN_EPS, BN_MOMENTUM, build_networks
+from lightning_gans.nets import BACKBONES, build_networks
 from lightning_gans.registry import UnknownNameError
 
 CASES = [
@@ -49,7 +49,8 @@ def test_infogan_layers_follow_the_paper():
     d_linears = [m for m in pair.discriminator.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in d_linears] == [(128 * 7 * 7, 1024), (1024, 1)]
     norms = [m for m in pair.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    assert norms and all(m.momentum == BN_MOMENTUM and m.eps == BN_EPS for m in norms)
+    # docs/protocol.md: the reference's TensorFlow batch norm decay 0.999 (PyTorch momentum 0.001), epsilon 1e-3.
+    assert norms and all(m.momentum == 0.001 and m.eps == 1e-3 for m in norms)
 
 
 @pytest.mark.parametrize("backbone", ["infogan", "dcgan"])
