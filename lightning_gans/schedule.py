@@ -9,6 +9,7 @@ keeps the best score, the step it came from and that checkpoint.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .metrics.scores import GenerativeScores
 from .module import GAN
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import improves, resolve_objective
+from .registry import Registry
 from .samples import sample_picture
 from .synthetic_evaluation import MixtureEvaluator, PolygonEvaluator, polygon_threshold
 
@@ -134,15 +136,10 @@ class EvaluationSchedule(pl.Callback):
             return
         if not isinstance(datamodule, GANDataModule):
             return
-        dataset = datamodule.spec.name
-        if dataset in MIXTURES:
-            self.evaluators = [MixtureEvaluator(MIXTURES[dataset], self.samples, self.batch_size)]
-        else:
-            feature_evaluator = self.feature_evaluator(trainer, pl_module, datamodule)
-            self.evaluators = [feature_evaluator] if feature_evaluator is not None else []
-            if dataset == "polygons":
-                self.evaluators.append(self.polygon_evaluator(trainer, datamodule))
-        self.choose_objective(dataset)
+        builders = [EVALUATORS.get(name) for name in datamodule.spec.evaluators]
+        built = (build(self, trainer, pl_module, datamodule) for build in builders)
+        self.evaluators = [evaluator for evaluator in built if evaluator is not None]
+        self.choose_objective(datamodule.spec.name)
 
     def choose_objective(self, dataset: str) -> None:
         """The objective's key among what the evaluators measure; one they do not measure is an error now."""
@@ -157,73 +154,7 @@ class EvaluationSchedule(pl.Callback):
             )
         self.selection_key = available[self.selection]
 
-    def feature_evaluator(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
-    ) -> Evaluator | None:
-        """FD, IS, KID (and the diagnostics) in the chosen extractor's features; None when no extractor applies."""
-        dataset = datamodule.spec.name
-        name = self._extractor_name(dataset)
-        if name == NO_SCORES:
-            return None
-        if name == "domain" and not classifier_path(dataset).is_file():
-            if trainer.is_global_zero:
-                warnings.warn(f"no domain classifier for {dataset} yet: training one first (cached)", stacklevel=1)
-                train_domain_classifier(dataset, data_dir=_as_str(datamodule.data_dir), device=str(pl_module.device))
-            trainer.strategy.barrier("domain classifier")
-        extractor = build_extractor(
-            name,
-            dataset,
-            inception_weights=self.inception_weights,
-            inception_antialias=self.inception_antialias,
-            inception_download=self.extractor == "inception",
-            data_dir=_as_str(datamodule.data_dir),
-            device=pl_module.device,
-        )
-        test_images = datamodule.split("test")
-
-        def reference() -> Any:
-            return load_or_compute_reference(
-                datamodule.cache_name, "test", test_images, extractor, self.samples, self.batch_size, pl_module.device
-            )
-
-        # One process computes and caches the statistics; the others read the file it wrote.
-        statistics = reference() if trainer.is_global_zero else None
-        trainer.strategy.barrier("reference statistics")
-        statistics = statistics or reference()
-        diagnostics = FeatureDiagnostics(statistics.bank, class_logits=name == "domain") if self.diagnostics else None
-        return Evaluator(
-            extractor=extractor,
-            reference=statistics,
-            samples=self.samples,
-            batch_size=self.batch_size,
-            metric=GenerativeScores(
-                statistics,
-                is_splits=self.is_splits,
-                kid_subsets=self.kid_subsets,
-                kid_subset_size=self.kid_subset_size,
-                diagnostics=diagnostics,
-            ),
-        )
-
-    def polygon_evaluator(self, trainer: pl.Trainer, datamodule: GANDataModule) -> PolygonEvaluator:
-        reference = datamodule.split("train").data  # uint8: a quarter of float's memory; scoring converts
-        test = datamodule.split("test").data
-        if not 1 <= self.polygon_targets <= len(test):
-            raise ValueError(f"polygon_targets={self.polygon_targets} must be in [1, {len(test)}] (test polygons)")
-        sides = datamodule.polygon_sides
-        threshold = polygon_threshold(reference, test, sides) if trainer.is_global_zero else None
-        trainer.strategy.barrier("polygon threshold")
-        threshold = threshold or polygon_threshold(reference, test, sides)
-        return PolygonEvaluator(
-            reference=reference,
-            targets=test[: self.polygon_targets],
-            threshold=threshold,
-            samples=self.samples,
-            batch_size=self.batch_size,
-            budget=self.inversion_budget,
-        )
-
-    def _extractor_name(self, dataset: str) -> str:
+    def extractor_name(self, dataset: str) -> str:
         if self.extractor != AUTO:
             return self.extractor
         name = default_extractor_name(self.inception_weights)
@@ -313,3 +244,96 @@ class EvaluationSchedule(pl.Callback):
 
 def _as_str(path: Path | None) -> str | None:
     return None if path is None else str(path)
+
+
+def feature_evaluator(
+    schedule: EvaluationSchedule, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+) -> Evaluator | None:
+    """FD, IS, KID (and the diagnostics) in the chosen extractor's features; None when no extractor applies."""
+    dataset = datamodule.spec.name
+    name = schedule.extractor_name(dataset)
+    if name == NO_SCORES:
+        return None
+    if name == "domain" and not classifier_path(dataset).is_file():
+        if trainer.is_global_zero:
+            warnings.warn(f"no domain classifier for {dataset} yet: training one first (cached)", stacklevel=1)
+            train_domain_classifier(dataset, data_dir=_as_str(datamodule.data_dir), device=str(pl_module.device))
+        trainer.strategy.barrier("domain classifier")
+    extractor = build_extractor(
+        name,
+        dataset,
+        inception_weights=schedule.inception_weights,
+        inception_antialias=schedule.inception_antialias,
+        inception_download=schedule.extractor == "inception",
+        data_dir=_as_str(datamodule.data_dir),
+        device=pl_module.device,
+    )
+    test_images = datamodule.split("test")
+
+    def reference() -> Any:
+        return load_or_compute_reference(
+            datamodule.cache_name,
+            "test",
+            test_images,
+            extractor,
+            schedule.samples,
+            schedule.batch_size,
+            pl_module.device,
+        )
+
+    # One process computes and caches the statistics; the others read the file it wrote.
+    statistics = reference() if trainer.is_global_zero else None
+    trainer.strategy.barrier("reference statistics")
+    statistics = statistics or reference()
+    diagnostics = FeatureDiagnostics(statistics.bank, class_logits=name == "domain") if schedule.diagnostics else None
+    return Evaluator(
+        extractor=extractor,
+        reference=statistics,
+        samples=schedule.samples,
+        batch_size=schedule.batch_size,
+        metric=GenerativeScores(
+            statistics,
+            is_splits=schedule.is_splits,
+            kid_subsets=schedule.kid_subsets,
+            kid_subset_size=schedule.kid_subset_size,
+            diagnostics=diagnostics,
+        ),
+    )
+
+
+def polygon_evaluator(
+    schedule: EvaluationSchedule, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+) -> PolygonEvaluator:
+    """Polygon precision, recall and F1 of samples against the train and test polygons (polygon inversion)."""
+    reference = datamodule.split("train").data  # uint8: a quarter of float's memory; scoring converts
+    test = datamodule.split("test").data
+    if not 1 <= schedule.polygon_targets <= len(test):
+        raise ValueError(f"polygon_targets={schedule.polygon_targets} must be in [1, {len(test)}] (test polygons)")
+    sides = datamodule.polygon_sides
+    threshold = polygon_threshold(reference, test, sides) if trainer.is_global_zero else None
+    trainer.strategy.barrier("polygon threshold")
+    threshold = threshold or polygon_threshold(reference, test, sides)
+    return PolygonEvaluator(
+        reference=reference,
+        targets=test[: schedule.polygon_targets],
+        threshold=threshold,
+        samples=schedule.samples,
+        batch_size=schedule.batch_size,
+        budget=schedule.inversion_budget,
+    )
+
+
+def mixture_evaluator(
+    schedule: EvaluationSchedule, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+) -> MixtureEvaluator:
+    """Modes covered and the high-quality share, against the mixture registered under the dataset's name."""
+    return MixtureEvaluator(MIXTURES[datamodule.spec.name], schedule.samples, schedule.batch_size)
+
+
+EvaluatorBuilder = Callable[[EvaluationSchedule, pl.Trainer, pl.LightningModule, GANDataModule], Any]
+EVALUATORS: Registry[EvaluatorBuilder] = Registry("evaluator")
+"""What a dataset's runs are scored with, by the names its DatasetSpec lists in `evaluators`. A builder returns None
+when it cannot score this run (no feature extractor available)."""
+EVALUATORS.register("features", feature_evaluator)
+EVALUATORS.register("polygons", polygon_evaluator)
+EVALUATORS.register("mixture", mixture_evaluator)

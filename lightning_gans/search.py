@@ -21,7 +21,6 @@ from .module import GAN
 from .registry import UnknownNameError
 from .resources import CONFIGS, SPACES_FILE
 
-SPACES: tuple[str, ...] = ("wide", "narrow")
 KINDS: tuple[str, ...] = ("uniform", "log_uniform", "choice", "fixed")
 AUTHORS_SETTING_ATTR = "authors_setting"
 """User attr the caller sets (True) on the enqueued authors' trial, so trial_arguments can recognise it."""
@@ -67,6 +66,16 @@ def _read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+SPACES: tuple[str, ...] = tuple(_read_yaml(SPACES_FILE)["spaces"])
+"""The spaces of configs/spaces.yaml, in its order: a new space is a new entry there and a column of its rows."""
+
+
+def paper_trials(space: str) -> int:
+    """A study's trial count in the paper's protocol: 100 for the wide space, 50 for the narrow one."""
+    _check_space(space)
+    return int(_read_yaml(SPACES_FILE)["spaces"][space]["trials"])
+
+
 def _check_space(space: str) -> None:
     if space not in SPACES:
         raise UnknownNameError(f"unknown search space {space!r}; valid search space names: {', '.join(SPACES)}")
@@ -96,6 +105,8 @@ def search_space(loss: str, space: str) -> list[Parameter]:
         overrides = row.get("by_loss", {})
         for listed in (*row.get("losses", []), *overrides):
             OBJECTIVES.get(listed)  # a misspelt loss in the file would otherwise silently drop or keep a parameter
+        if space not in row:
+            raise ValueError(f"{SPACES_FILE}: parameter {name!r} gives no entry for space {space!r}")
         if loss in row.get("losses", [loss]) and name not in unsearched:
             parameters.append(_parse(name, overrides.get(loss, {}).get(space, row[space])))
     return parameters

@@ -43,7 +43,7 @@ from .registry import UnknownNameError
 from .resources import CONFIGS
 from .runs import GANCLI, parsed_config, run
 from .schedule import EvaluationSchedule
-from .search import SPACES, authors_trial_params, search_space, trial_arguments
+from .search import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
 from .studies import (
     EVALUATIONS_ATTR,
     Heartbeat,
@@ -55,7 +55,6 @@ from .studies import (
 )
 
 SAMPLERS = ("random", "tpe")
-PAPER_TRIALS = {"wide": 100, "narrow": 50}
 PRUNERS = ("none", "median")
 RUN_GROUPS = ("model", "data", "trainer", "evaluation", "run")
 """The groups of a run's config (lightning_gans/runs.py): a sweep passes arguments in them on to every trial."""
@@ -127,7 +126,7 @@ class SweepSettings:
     @property
     def target_trials(self) -> int:
         """The protocol's trial count unless TRIALS says otherwise: 100 for the wide space, 50 for the narrow one."""
-        return self.trials if self.trials is not None else PAPER_TRIALS[self.space]
+        return self.trials if self.trials is not None else paper_trials(self.space)
 
     @property
     def study_name(self) -> str:

@@ -19,7 +19,7 @@ def lightning_gans(*arguments: str, plugins: str = "toy_plugin", cwd: Path) -> s
 
 def test_a_registered_loss_and_dataset_train_sweep_and_report(tmp_path):
     fit = lightning_gans(
-        "fit", "--data.name", "ring4", "--model.loss", "toy_gan", "--model.backbone", "mlp",
+        "fit", "--data.name", "ring4", "--model.loss", "toy_gan",
         "--evaluation.samples", "200", "--run.root", "runs", "--run.wandb", "false",
         "--trainer.enable_progress_bar", "false", cwd=tmp_path,
     )  # fmt: skip
@@ -27,7 +27,7 @@ def test_a_registered_loss_and_dataset_train_sweep_and_report(tmp_path):
     metrics = (tmp_path / "runs" / "gan" / "version_0" / "metrics.csv").read_text()
     assert "eval/modes_points_n200" in metrics  # the dataset's objective, evaluated at its own steps (20 and 40)
     sweep = lightning_gans(
-        "sweep", "--loss", "toy_gan", "--dataset", "ring4", "--backbone", "mlp", "--trials", "2",
+        "sweep", "--loss", "toy_gan", "--dataset", "ring4", "--trials", "2",
         "--evaluation.samples=200", "--run.wandb=false", "--storage", "optuna.journal", "--run.root=runs", cwd=tmp_path,
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]

@@ -53,3 +53,16 @@ def test_the_papers_losses_and_datasets_keep_their_names_and_order():
     assert [resolve_objective("auto", name) for name in ("polygons", "ring8", "grid25", "cifar10")] == [
         "f1", "modes", "modes", "fd"
     ]  # fmt: skip
+
+
+def test_every_dataset_names_registered_evaluators_and_backbone():
+    from lightning_gans.nets import BACKBONES
+    from lightning_gans.schedule import EVALUATORS
+
+    for spec in map(DATASETS.get, DATASETS.names()):
+        assert spec.evaluators and all(name in EVALUATORS for name in spec.evaluators), spec.name
+        assert spec.backbone in BACKBONES, spec.name
+    assert [DATASETS.get(name).evaluators for name in ("fashion_mnist", "polygons", "ring8")] == [
+        ("features",), ("features", "polygons"), ("mixture",)
+    ]  # fmt: skip
+    assert [DATASETS.get(name).backbone for name in ("celeba", "ring8", "grid25")] == ["infogan", "mlp", "mlp"]

@@ -16,6 +16,7 @@ from lightning_gans.search import (
     Parameter,
     authors_setting,
     authors_trial_params,
+    paper_trials,
     search_space,
     suggest,
     trial_arguments,
@@ -103,7 +104,7 @@ def quiet_optuna():
 
 def test_registered_losses_are_the_papers_seven_and_the_vae():
     assert sorted(OBJECTIVES.names()) == sorted(LOSSES)
-    assert SPACES == ("wide", "narrow")
+    assert SPACES == ("wide", "narrow") and (paper_trials("wide"), paper_trials("narrow")) == (100, 50)
 
 
 # The reference's narrow space (params.py) fixes discriminator batch norm to False for WGAN-GP and DRAGAN.

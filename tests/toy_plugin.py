@@ -26,5 +26,7 @@ DATASETS.register(
         load=lambda data_dir, split, download: load_mixture("ring4", split),
         label="Ring of 4 Gaussians",
         objective="modes",
+        backbone="mlp",
+        evaluators=("mixture",),
     ),
 )

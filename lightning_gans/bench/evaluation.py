@@ -1,6 +1,6 @@
 """Evaluation speed: what one evaluation point of a run costs, on the evaluator a run itself builds.
 
-The evaluator comes from `EvaluationSchedule.feature_evaluator`, so the benchmark times exactly what a run does
+The evaluator comes from `schedule.feature_evaluator`, so the benchmark times exactly what a run does
 at each evaluation point (fixed-noise samples of the generator, their features, FD + IS + KID, and optionally
 the mode-collapse diagnostics). Building it trains the domain classifier if none is cached and caches the
 reference statistics: one-time costs a study pays once, so they are not timed. Each timing is taken `repeats`
@@ -25,7 +25,7 @@ from ..evaluation import Evaluator, evaluation_noise
 from ..metrics.features import ExtractorUnavailableError
 from ..metrics.inception import find_inception_weights
 from ..module import GAN
-from ..schedule import EvaluationSchedule
+from ..schedule import EvaluationSchedule, feature_evaluator
 from .clock import clock
 from .training import BACKBONE, accelerator_arguments
 
@@ -68,7 +68,7 @@ def run_evaluator(
         enable_model_summary=False,
         enable_checkpointing=False,
     )
-    evaluator = schedule.feature_evaluator(trainer, model, data)
+    evaluator = feature_evaluator(schedule, trainer, model, data)
     if evaluator is None:
         raise RuntimeError(f"no evaluator for extractor {extractor!r} on {data.spec.name}")
     return evaluator

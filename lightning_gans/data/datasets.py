@@ -28,7 +28,9 @@ class DatasetSpec:
     CelebA), i.e. 5 * epoch // 64 steps. This table is the one place both live: `fit` (the GAN's `steps` and the
     schedule's `every_n_steps` default to it), sweeps and reruns read it. `label` is the name figures and tables show;
     `objective` is what a run on the dataset is judged by unless told otherwise (lightning_gans/objectives.py), and
-    `backbone` the networks it trains when none is named (the paper's InfoGAN pair for images).
+    `backbone` the networks it trains when none is named (the paper's InfoGAN pair for images). `evaluators` name
+    what scores its runs (lightning_gans/schedule.py's EVALUATORS: `features` for FD/IS/KID and the feature-space
+    measures, `polygons`, `mixture`).
     `load(data_dir, split, download)` returns float32 samples: images in [0, 1] of `sample_shape`,
     mixture points as raw coordinates.
     """
@@ -42,6 +44,7 @@ class DatasetSpec:
     label: str = ""
     objective: str = "fd"
     backbone: str = PAPER_BACKBONE
+    evaluators: tuple[str, ...] = ("features",)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -54,10 +57,31 @@ for _spec in (
     DatasetSpec("celeba", (3, 64, 64), 101_250, 12_656, ("train", "test"), load_celeba, "CelebA"),
     # The synthetic sets have a known truth, so runs there are judged by it (polygon F1, mixture modes covered).
     DatasetSpec(
-        "polygons", (1, 28, 28), 15_625, 3_906, ("train", "test", "holdout"), load_polygons, "Convex polygons", "f1"
+        "polygons",
+        (1, 28, 28),
+        15_625,
+        3_906,
+        ("train", "test", "holdout"),
+        load_polygons,
+        "Convex polygons",
+        "f1",
+        evaluators=("features", "polygons"),
     ),
     # Not in the reference: this project's mode-collapse sets, five evaluations per run.
-    DatasetSpec("ring8", (2,), 25_000, 5_000, ("train", "test"), load_ring8, "Ring of 8 Gaussians", "modes", "mlp"),
-    DatasetSpec("grid25", (2,), 25_000, 5_000, ("train", "test"), load_grid25, "Grid of 25 Gaussians", "modes", "mlp"),
+    DatasetSpec(
+        "ring8", (2,), 25_000, 5_000, ("train", "test"), load_ring8, "Ring of 8 Gaussians", "modes", "mlp", ("mixture",)
+    ),
+    DatasetSpec(
+        "grid25",
+        (2,),
+        25_000,
+        5_000,
+        ("train", "test"),
+        load_grid25,
+        "Grid of 25 Gaussians",
+        "modes",
+        "mlp",
+        ("mixture",),
+    ),
 ):
     DATASETS.register(_spec.name, _spec)
