@@ -28,7 +28,7 @@ SCORE_NOISE_SEED = 2019
 def evaluation_noise(samples: int, z_dim: int, prior: str = "uniform") -> Tensor:
     """The fixed noise every evaluation of every run scores (on the CPU, so it is the same on any device).
 
-    It is drawn from the model's own prior (Objective.prior): a generator is only scored fairly on the latents it
+    It is drawn from the model's own prior (GANLoss.prior): a generator is only scored fairly on the latents it
     was trained on. The default is the GANs' U[-1, 1].
     """
     return prior_noise(prior, samples, z_dim, torch.Generator().manual_seed(SCORE_NOISE_SEED), torch.device("cpu"))
@@ -66,7 +66,7 @@ class Evaluator:
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
         broadcast_buffers(module.generator)
-        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.objective.prior)[
+        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.gan_loss.prior)[
             list(shard(self.samples, rank, world_size))
         ]
         self.metric.to(module.device)

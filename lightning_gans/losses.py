@@ -1,9 +1,9 @@
-"""The seven GAN objectives compared in "Are GANs Created Equal?" (Lucic et al. 2018), and its VAE baseline.
+"""The seven GAN losses compared in "Are GANs Created Equal?" (Lucic et al. 2018), and its VAE baseline.
 
-An objective is a discriminator loss, a generator loss and a hook run after every discriminator step: the
-hook exists because two objectives act between steps (WGAN clips the critic's weights, BEGAN moves its
+A loss is a discriminator loss, a generator loss and a hook run after every discriminator step: the
+hook exists because two losses act between steps (WGAN clips the critic's weights, BEGAN moves its
 equilibrium term k). The math is kept in small functions of tensors so that each formula can be checked
-against hand arithmetic; the `Objective` records only wire those functions to a critic.
+against hand arithmetic; the `GANLoss` records only wire those functions to a critic.
 
 Where the paper's reference code and the original papers disagree, this module follows the reference code,
 because the study's numbers come from it: mm_gan's generator uses the saturating minimax loss, LSGAN squares
@@ -41,7 +41,7 @@ def _require(ok: bool, name: str, value: object, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class LossHyperparameters:
-    """The knobs of all objectives in one record, so that a sweep can vary them without knowing the loss."""
+    """The knobs of all losses in one record, so that a sweep can vary them without knowing the loss."""
 
     clip: float = 0.01
     gp_lambda: float = 10.0
@@ -61,7 +61,7 @@ class LossHyperparameters:
 class LossOutput:
     """A loss to minimise plus the terms it was built from, for logging.
 
-    For every objective `total == parts["real"] + parts["fake"]`, plus `gp_lambda * parts["penalty"]` for the
+    For every loss `total == parts["real"] + parts["fake"]`, plus `gp_lambda * parts["penalty"]` for the
     penalised ones, so logged curves add up to the optimised loss.
     """
 
@@ -310,7 +310,7 @@ def vae_loss(encoder: nn.Module, generator: nn.Module, real: Tensor, noise: torc
     return _loss_output(recon + kl, recon=recon, kl=kl)
 
 
-# --- objectives ---------------------------------------------------------------------------------------------
+# --- losses ---------------------------------------------------------------------------------------------
 
 DiscriminatorLoss = Callable[[Critic, Tensor, Tensor, LossHyperparameters, Tensor, torch.Generator | None], LossOutput]
 GeneratorLoss = Callable[[Critic, Tensor, LossHyperparameters], LossOutput]
@@ -320,12 +320,12 @@ JointLoss = Callable[[nn.Module, nn.Module, Tensor, torch.Generator | None], Los
 
 
 def _nothing_after_discriminator_step(discriminator: nn.Module, hp: LossHyperparameters) -> None:
-    """Most objectives leave the critic as its optimiser left it."""
+    """Most losses leave the critic as its optimiser left it."""
 
 
 @dataclass(frozen=True)
-class Objective:
-    """One objective (a GAN's, or the VAE baseline's) as the training loop sees it.
+class GANLoss:
+    """One loss (a GAN's, or the VAE baseline's) as the training loop sees it.
 
     `discriminator_loss(critic, real, fake, hp, k, generator)` takes `fake` already detached and draws all
     its randomness from `generator`, so penalised runs are reproducible. `after_discriminator_step` is called
@@ -334,7 +334,7 @@ class Objective:
     reconstruction errors (which output is the module's choice: `began_k_errors`).
     `fresh_generator_noise` says the reference draws a new z for the generator step (WGAN-GP) instead of reusing the
     discriminator step's. `label` is the name figures and tables show; `unsearched` names GAN arguments a search must
-    leave alone for this objective (the VAE's n_disc: one joint update per step).
+    leave alone for this loss (the VAE's n_disc: one joint update per step).
 
     `prior` names the latent distribution G is trained and sampled on: "uniform" (U[-1, 1], the paper's GAN
     prior) or "normal" (N(0, I), the VAE's, because its KL term pulls the posterior towards N(0, I)). A model
@@ -440,40 +440,40 @@ def _began_next_k(k: Tensor, errors: LossOutput, hp: LossHyperparameters) -> Ten
 def _vae_has_no_gan_losses(*args: object) -> NoReturn:
     """Stands in for the VAE's discriminator and generator losses, so a GAN code path fed a VAE fails loudly."""
     raise TypeError(
-        "the 'vae' objective has no separate discriminator or generator loss: "
+        "the 'vae' loss has no separate discriminator or generator loss: "
         "its joint_loss (the negative ELBO) trains the encoder and the generator together"
     )
 
 
-OBJECTIVES: Registry[Objective] = Registry("loss")
+LOSSES: Registry[GANLoss] = Registry("loss")
 
-for _objective in (
-    Objective(
+for _loss in (
+    GANLoss(
         "mm_gan",
         _logit_discriminator_loss(gan_discriminator_loss),
         _logit_generator_loss(mm_generator_loss),
         label="MM GAN",
     ),
-    Objective(
+    GANLoss(
         "ns_gan",
         _logit_discriminator_loss(gan_discriminator_loss),
         _logit_generator_loss(ns_generator_loss),
         label="NS GAN",
     ),
-    Objective(
+    GANLoss(
         "lsgan",
         _logit_discriminator_loss(lsgan_discriminator_loss),
         _logit_generator_loss(lsgan_generator_loss),
         label="LSGAN",
     ),
-    Objective(
+    GANLoss(
         "wgan",
         _logit_discriminator_loss(wgan_discriminator_loss),
         _logit_generator_loss(wgan_generator_loss),
         after_discriminator_step=_clip_critic,
         label="WGAN",
     ),
-    Objective(
+    GANLoss(
         "wgan_gp",
         _wgan_gp_discriminator_loss,
         _logit_generator_loss(wgan_generator_loss),
@@ -481,14 +481,14 @@ for _objective in (
         fresh_generator_noise=True,
         label="WGAN GP",
     ),
-    Objective(
+    GANLoss(
         "dragan",
         _dragan_discriminator_loss,
         _logit_generator_loss(ns_generator_loss),
         gradient_penalty=True,
         label="DRAGAN",
     ),
-    Objective(
+    GANLoss(
         "began",
         _began_discriminator_loss,
         _began_generator_loss,
@@ -496,7 +496,7 @@ for _objective in (
         autoencoder_discriminator=True,
         label="BEGAN",
     ),
-    Objective(
+    GANLoss(
         "vae",
         _vae_has_no_gan_losses,
         _vae_has_no_gan_losses,
@@ -506,9 +506,9 @@ for _objective in (
         unsearched=("n_disc",),
     ),
 ):
-    OBJECTIVES.register(_objective.name, _objective)
+    LOSSES.register(_loss.name, _loss)
 
 
-def get_objective(name: str) -> Objective:
-    """Look an objective up by its study name; an unknown name fails listing the valid ones."""
-    return OBJECTIVES.get(name)
+def get_loss(name: str) -> GANLoss:
+    """Look a loss up by its study name; an unknown name fails listing the valid ones."""
+    return LOSSES.get(name)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .distributed import average_gradients, average_tensor, reducer_disabled
-from .losses import JointLoss, LossHyperparameters, LossOutput, get_objective
+from .losses import JointLoss, LossHyperparameters, LossOutput, get_loss
 from .nets import PAPER_BACKBONE, build_networks
 from .registry import Registry
 
@@ -63,12 +63,12 @@ PRIORS.register("normal", normal_noise)
 
 
 def prior_noise(prior: str, count: int, z_dim: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """`count` latent vectors from the prior an objective names (Objective.prior), drawn from `generator`."""
+    """`count` latent vectors from the prior a loss names (GANLoss.prior), drawn from `generator`."""
     return PRIORS.get(prior)(count, z_dim, generator, device)
 
 
-# How the generator step gets its z: the reference reuses the discriminator step's z except for the losses whose
-# objective asks for a fresh one (WGAN-GP); the other rules are named departures, recorded in the run's config.
+# How the generator step gets its z: the reference reuses the discriminator step's z except where the
+# loss asks for a fresh one (WGAN-GP); the other rules are named departures, recorded in the run's config.
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"trainer precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)}")
@@ -141,7 +141,7 @@ class GAN(pl.LightningModule):
     evaluation: its encoder takes the discriminator's place and each step is one joint update of both networks.
 
     Args:
-        loss: a registered objective (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began, vae).
+        loss: a registered loss (mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began, vae).
         backbone: a registered network pair (infogan, dcgan, mlp); by default the dataset's (filled in by the CLI
             from its registry entry), or the paper's InfoGAN pair when the module is built without one.
         sample_shape: shape of one sample; the CLI links it from the data module.
@@ -204,8 +204,8 @@ class GAN(pl.LightningModule):
         )
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.objective = get_objective(loss)
-        joint = self.objective.joint_loss is not None
+        self.gan_loss = get_loss(loss)
+        joint = self.gan_loss.joint_loss is not None
         joint_steps = f"1 for loss {loss!r}, which updates both networks every step"
         check_range("n_disc", n_disc, joint_steps, not joint or n_disc == 1)
         self.loss_hp = LossHyperparameters(
@@ -220,7 +220,7 @@ class GAN(pl.LightningModule):
             tuple(sample_shape),
             z_dim,
             d_batch_norm,
-            self.objective.autoencoder_discriminator,
+            self.gan_loss.autoencoder_discriminator,
             joint,
         )
         self.generator = networks.generator
@@ -230,7 +230,7 @@ class GAN(pl.LightningModule):
             self.discriminator.to(memory_format=torch.channels_last)
         if compile:
             self.generator.compile()
-            if not self.objective.gradient_penalty:
+            if not self.gan_loss.gradient_penalty:
                 self.discriminator.compile()
         self.d_step = 0
         self.register_buffer("began_k", torch.zeros(()))
@@ -277,7 +277,7 @@ class GAN(pl.LightningModule):
 
     def latent_noise(self, count: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
         """`count` draws from this model's latent prior (U[-1, 1] for the GANs, N(0, I) for the VAE)."""
-        return prior_noise(self.objective.prior, count, self.hparams.z_dim, generator, device)
+        return prior_noise(self.gan_loss.prior, count, self.hparams.z_dim, generator, device)
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         if self.hparams.channels_last and batch.dim() == 4:
@@ -285,7 +285,7 @@ class GAN(pl.LightningModule):
         d_optimizer, g_optimizer = self.optimizers()
         noise = self.noise_generator()
         with reducer_disabled(self.trainer.strategy.model):
-            joint_loss = self.objective.joint_loss
+            joint_loss = self.gan_loss.joint_loss
             if joint_loss is None:
                 self._gan_step(d_optimizer, g_optimizer, batch, noise)
             else:
@@ -301,13 +301,13 @@ class GAN(pl.LightningModule):
         z = self.latent_noise(real.shape[0], noise, self.device)
         with torch.no_grad():
             fake = self.generator(z)
-        d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
+        d_out = self.gan_loss.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
         d_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(d_out.total)
         average_gradients(self.discriminator.parameters())
         d_optimizer.step()
         with torch.no_grad():
-            self.objective.after_discriminator_step(self.discriminator, self.loss_hp)
+            self.gan_loss.after_discriminator_step(self.discriminator, self.loss_hp)
         self._watch_finite(0, d_out.total)
 
         if is_generator_step(self.d_step, self.hparams.n_disc):
@@ -316,13 +316,13 @@ class GAN(pl.LightningModule):
             g_out = self._generator_step(g_optimizer, z)
             self._watch_finite(1, g_out.total)
             self._latest_generator_losses = loss_logs("g", g_out)
-        if self.objective.next_k is not None:
+        if self.gan_loss.next_k is not None:
             self._update_k(d_out, real, z, noise)
         self._log_losses(d_out)
 
     def _fresh_generator_noise(self) -> bool:
         rule = self.hparams.g_step_noise
-        return rule == "fresh" or (rule == "reference" and self.objective.fresh_generator_noise)
+        return rule == "fresh" or (rule == "reference" and self.gan_loss.fresh_generator_noise)
 
     @torch.no_grad()
     def _update_k(self, d_out: LossOutput, real: Tensor, z: Tensor, noise: torch.Generator) -> None:
@@ -331,17 +331,17 @@ class GAN(pl.LightningModule):
         if self.hparams.began_k_errors == "recomputed":
             with kept_batch_norm_statistics(self.generator, self.discriminator):
                 fake = self.generator(z)
-                errors = self.objective.discriminator_loss(
+                errors = self.gan_loss.discriminator_loss(
                     self.discriminator, real, fake, self.loss_hp, self.began_k, noise
                 )
-        new_k = self.objective.next_k(self.began_k, errors, self.loss_hp)
+        new_k = self.gan_loss.next_k(self.began_k, errors, self.loss_hp)
         # Each replica saw its own batch; the mean is k's update for the global batch.
         self.began_k.copy_(average_tensor(new_k))
 
     def _joint_step(
         self, joint_loss: JointLoss, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator
     ) -> None:
-        """One update of both networks by the objective's joint loss (the VAE's negative ELBO).
+        """One update of both networks by the loss's joint loss (the VAE's negative ELBO).
 
         Adam's state is per parameter, so two Adams with equal hyperparameters over the disjoint encoder and
         generator parameters step exactly like one Adam over their union; keeping the GANs' two optimizers keeps
@@ -361,7 +361,7 @@ class GAN(pl.LightningModule):
     def _generator_step(self, optimizer: Any, z: Tensor) -> LossOutput:
         """Lightning's optimizer toggling keeps D's weights out of the graph: G's loss only flows through D."""
         with self.toggled_optimizer(optimizer):
-            g_out = self.objective.generator_loss(self.discriminator, self.generator(z), self.loss_hp)
+            g_out = self.gan_loss.generator_loss(self.discriminator, self.generator(z), self.loss_hp)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(g_out.total)
             average_gradients(self.generator.parameters())

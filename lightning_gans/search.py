@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from .losses import OBJECTIVES
+from .losses import LOSSES
 from .module import GAN
 from .registry import UnknownNameError
 from .resources import CONFIGS, SPACES_FILE
@@ -96,15 +96,15 @@ def _parse(name: str, entry: dict) -> Parameter:
 
 def search_space(loss: str, space: str) -> list[Parameter]:
     """The parameters searched (or fixed) for `loss` in `space`, in the order of the paper's table."""
-    OBJECTIVES.get(loss)
+    LOSSES.get(loss)
     _check_space(space)
     table = _read_yaml(SPACES_FILE)["parameters"]
-    unsearched = OBJECTIVES.get(loss).unsearched
+    unsearched = LOSSES.get(loss).unsearched
     parameters = []
     for name, row in table.items():
         overrides = row.get("by_loss", {})
         for listed in (*row.get("losses", []), *overrides):
-            OBJECTIVES.get(listed)  # a misspelt loss in the file would otherwise silently drop or keep a parameter
+            LOSSES.get(listed)  # a misspelt loss in the file would otherwise silently drop or keep a parameter
         if space not in row:
             raise ValueError(f"{SPACES_FILE}: parameter {name!r} gives no entry for space {space!r}")
         if loss in row.get("losses", [loss]) and name not in unsearched:
@@ -143,7 +143,7 @@ def authors_setting(loss: str) -> dict[str, object]:
     A loss registered from outside the package without a YAML (lightning_gans/plugins.py) has no published setting:
     its trial 0 is the GAN module's defaults for the parameters the space searches.
     """
-    OBJECTIVES.get(loss)
+    LOSSES.get(loss)
     path = LOSS_CONFIGS / f"{loss}.yaml"
     if not path.is_file():
         defaults = inspect.signature(GAN).parameters

@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 
 from .data import DATASETS
 from .defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
-from .losses import OBJECTIVES
+from .losses import LOSSES
 from .module import DivergedError, check_precision
 from .nets import BACKBONES
 from .objectives import direction, resolve_objective
@@ -100,7 +100,7 @@ class SweepSettings:
     trial: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        OBJECTIVES.get(self.loss)
+        LOSSES.get(self.loss)
         DATASETS.get(self.dataset)
         BACKBONES.get(self.network)
         if self.space not in SPACES:

@@ -37,7 +37,7 @@ POLYGON_THRESHOLD_VERSION = 1  # bump when the distance or the calibration chang
 def generate(module: GAN, samples: int, batch_size: int) -> Tensor:
     """The evaluation samples of `module`, checked for divergence, on the module's device."""
     broadcast_buffers(module.generator)
-    noise = evaluation_noise(samples, module.hparams.z_dim, module.objective.prior)
+    noise = evaluation_noise(samples, module.hparams.z_dim, module.gan_loss.prior)
     images = torch.cat([module.sample(batch) for batch in noise.split(batch_size)])
     if not torch.isfinite(images).all():
         raise DivergedError(module.d_step, "a generated sample")
@@ -106,7 +106,7 @@ class PolygonEvaluator:
                 images,
                 module.generator,
                 module.hparams.z_dim,
-                module.objective.prior,
+                module.gan_loss.prior,
                 self.reference.to(module.device),
                 self.targets.to(module.device),
                 self.threshold,

@@ -25,7 +25,7 @@ from lightning_gans.bench.training import (
 )
 from lightning_gans.data import GANDataModule
 from lightning_gans.launcher import parse_sweep, sweep_parser
-from lightning_gans.losses import OBJECTIVES
+from lightning_gans.losses import LOSSES
 from lightning_gans.module import GAN
 
 CPU = torch.device("cpu")
@@ -62,7 +62,7 @@ def test_both_loops_start_from_the_same_weights(data):
         assert all(torch.equal(mine.state_dict()[key], theirs.state_dict()[key]) for key in mine.state_dict())
 
 
-@pytest.mark.parametrize("loss", OBJECTIVES.names())
+@pytest.mark.parametrize("loss", LOSSES.names())
 def test_the_plain_loop_trains_every_loss_with_finite_losses(data, loss):
     torch.manual_seed(0)
     loop = PlainLoop(model_arguments(loss, data.sample_shape), data.split("train").data, 16, CPU, seed=0)

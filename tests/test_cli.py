@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from lightning_gans.data import DATASETS
-from lightning_gans.losses import OBJECTIVES
+from lightning_gans.losses import LOSSES
 from lightning_gans.module import GAN
 from lightning_gans.nets import BACKBONES
 from lightning_gans.resources import CONFIGS
@@ -20,7 +20,7 @@ from lightning_gans.runs import run
 from lightning_gans.schedule import EvaluationSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
-LOSSES = OBJECTIVES.names()
+REGISTERED_LOSSES = LOSSES.names()
 
 
 def config_names(kind: str) -> list[str]:
@@ -67,7 +67,7 @@ def fit_args(loss: str, backbone: str, root: Path, extra: list[str]) -> list[str
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONE_DATA))
-@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("loss", REGISTERED_LOSSES)
 def test_fast_dev_run(loss, backbone, tmp_path, cifar_dir):
     extra = ["--data.data_dir", str(cifar_dir)] if backbone == "dcgan" else []
     cli = run(fit_args(loss, backbone, tmp_path, extra))
@@ -83,7 +83,7 @@ def test_fast_dev_run(loss, backbone, tmp_path, cifar_dir):
 
 
 def test_configs_cover_every_registered_name():
-    assert config_names("losses") == sorted(OBJECTIVES.names())
+    assert config_names("losses") == sorted(LOSSES.names())
     assert config_names("data") == sorted(DATASETS.names())
     assert config_names("backbones") == sorted(BACKBONES.names())
 
@@ -101,7 +101,7 @@ AUTHORS = {
 }
 
 
-@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("loss", REGISTERED_LOSSES)
 def test_loss_configs_hold_the_authors_settings(loss):
     model = yaml.safe_load((CONFIGS / "losses" / f"{loss}.yaml").read_text())["model"]
     assert model["loss"] == loss

@@ -58,7 +58,7 @@ def domain_scores_by_hand(model: GAN, samples: int) -> dict[str, float]:
     test images in the domain features, by numpy/scipy; KID with GenerativeScores' 100 subsets and seed 0."""
     extractor = build_extractor("domain", "fashion_mnist")
     test_images = GANDataModule("fashion_mnist").split("test")
-    noise = evaluation_noise(samples, model.hparams.z_dim, model.objective.prior)
+    noise = evaluation_noise(samples, model.hparams.z_dim, model.gan_loss.prior)
     with torch.no_grad():
         features, logits = extractor(model.sample(noise))
         real = extractor(torch.stack([test_images[i] for i in range(samples)]))[0].double().numpy()

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.testing import assert_close
 
 from lightning_gans.losses import (
-    OBJECTIVES,
+    LOSSES,
     LossHyperparameters,
     LossOutput,
     began_convergence,
@@ -18,7 +18,7 @@ from lightning_gans.losses import (
     began_k_update,
     clip_parameters_,
     dragan_perturbed,
-    get_objective,
+    get_loss,
     gradient_penalty,
     per_example_uniform,
     wgan_gp_interpolates,
@@ -77,7 +77,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_logit_losses_match_hand_values(name: str) -> None:
-    objective = get_objective(name)
+    objective = get_loss(name)
     d_out = objective.discriminator_loss(logit_critic, column(REAL_LOGITS), column(FAKE_LOGITS), HP, K0, None)
     g_out = objective.generator_loss(logit_critic, column(FAKE_LOGITS), HP)
     expected_d, expected_g = EXPECTED[name]
@@ -86,31 +86,29 @@ def test_logit_losses_match_hand_values(name: str) -> None:
 
 
 def test_gan_parts_are_the_two_bce_terms() -> None:
-    out = get_objective("ns_gan").discriminator_loss(
-        logit_critic, column(REAL_LOGITS), column(FAKE_LOGITS), HP, K0, None
-    )
+    out = get_loss("ns_gan").discriminator_loss(logit_critic, column(REAL_LOGITS), column(FAKE_LOGITS), HP, K0, None)
     assert math.isclose(out.parts["real"].item(), GAN_D_REAL, rel_tol=1e-12)
     assert math.isclose(out.parts["fake"].item(), GAN_D_FAKE, rel_tol=1e-12)
 
 
 def test_bce_is_stable_for_huge_logits() -> None:
-    out = get_objective("mm_gan").discriminator_loss(logit_critic, column([-800.0]), column([800.0]), HP, K0, None)
+    out = get_loss("mm_gan").discriminator_loss(logit_critic, column([-800.0]), column([800.0]), HP, K0, None)
     assert math.isclose(scalar(out), 1600.0, rel_tol=1e-12)
 
 
 def test_dragan_data_terms_and_generator_are_ns_gan() -> None:
-    out = get_objective("dragan").discriminator_loss(
+    out = get_loss("dragan").discriminator_loss(
         logit_critic, column(REAL_LOGITS), column(FAKE_LOGITS), HP, K0, torch.Generator().manual_seed(0)
     )
     assert math.isclose(out.parts["real"].item(), GAN_D_REAL, rel_tol=1e-12)
     assert math.isclose(out.parts["fake"].item(), GAN_D_FAKE, rel_tol=1e-12)
-    g_out = get_objective("dragan").generator_loss(logit_critic, column(FAKE_LOGITS), HP)
+    g_out = get_loss("dragan").generator_loss(logit_critic, column(FAKE_LOGITS), HP)
     assert math.isclose(scalar(g_out), EXPECTED["ns_gan"][1], rel_tol=1e-12)
 
 
 def _generator_grad(name: str) -> Tensor:
     fake = column(FAKE_LOGITS, requires_grad=True)
-    get_objective(name).generator_loss(logit_critic, fake, HP).total.backward()
+    get_loss(name).generator_loss(logit_critic, fake, HP).total.backward()
     return fake.grad[:, 0]
 
 
@@ -118,7 +116,7 @@ def _central_difference(name: str, index: int, h: float = 1e-6) -> float:
     def at(delta: float) -> float:
         logits = list(FAKE_LOGITS)
         logits[index] += delta
-        return scalar(get_objective(name).generator_loss(logit_critic, column(logits), HP))
+        return scalar(get_loss(name).generator_loss(logit_critic, column(logits), HP))
 
     return (at(h) - at(-h)) / (2 * h)
 
@@ -163,7 +161,7 @@ def test_per_example_uniform_broadcasts_over_any_rank() -> None:
 
 def test_wgan_gp_penalty_on_linear_critic() -> None:
     real, fake = images(1), images(2)
-    out = get_objective("wgan_gp").discriminator_loss(
+    out = get_loss("wgan_gp").discriminator_loss(
         linear_critic(W, B), real, fake, HP, K0, torch.Generator().manual_seed(3)
     )
     expected_penalty = (math.sqrt(1e-4 + (W @ W).item()) - 1) ** 2
@@ -208,7 +206,7 @@ def dragan_by_hand(real: Tensor, fake: Tensor, seed: int) -> tuple[float, float]
 
 def test_dragan_penalty_on_linear_critic() -> None:
     real, fake = images(1), images(2)
-    out = get_objective("dragan").discriminator_loss(
+    out = get_loss("dragan").discriminator_loss(
         linear_critic(W, B), real, fake, HP, K0, torch.Generator().manual_seed(5)
     )
     expected_penalty, expected_total = dragan_by_hand(real, fake, 5)
@@ -238,7 +236,7 @@ def conv_critic() -> nn.Module:
 @pytest.mark.parametrize("name", ["wgan_gp", "dragan"])
 def test_penalised_discriminator_loss_backpropagates_to_every_parameter(name: str) -> None:
     critic = conv_critic()
-    out = get_objective(name).discriminator_loss(critic, images(1), images(2), HP, K0, torch.Generator().manual_seed(0))
+    out = get_loss(name).discriminator_loss(critic, images(1), images(2), HP, K0, torch.Generator().manual_seed(0))
     out.total.backward()
     for name, parameter in critic.named_parameters():
         assert parameter.grad is not None
@@ -272,7 +270,7 @@ def test_penalised_losses_draw_only_from_the_given_generator(name: str) -> None:
     def by_hand(seed: int) -> float:
         return wgan_gp_by_hand(real, fake, seed) if name == "wgan_gp" else dragan_by_hand(real, fake, seed)[1]
 
-    loss = get_objective(name).discriminator_loss
+    loss = get_loss(name).discriminator_loss
     for seed in (0, 1):
         for global_seed in (1, 2):
             torch.manual_seed(global_seed)
@@ -298,7 +296,7 @@ def test_wgan_clips_every_parameter_including_batch_norm_and_leaves_buffers() ->
     buffers = {name: buffer.clone() for name, buffer in net.named_buffers()}
     hp = LossHyperparameters(clip=0.01)
     with torch.no_grad():
-        get_objective("wgan").after_discriminator_step(net, hp)
+        get_loss("wgan").after_discriminator_step(net, hp)
     assert (net[0].weight == 0.01).all() and (net[0].bias == -0.01).all()
     assert (net[1].weight == 0.01).all() and (net[1].bias == -0.01).all()
     assert (net[3].weight == 0.004).all() and (net[3].bias == -0.01).all()
@@ -325,7 +323,7 @@ def constant_autoencoder(x: Tensor) -> Tensor:
 
 
 def test_began_losses_and_convergence_match_hand_values() -> None:
-    began = get_objective("began")
+    began = get_loss("began")
     k = torch.tensor(0.3, dtype=torch.float64)
     out = began.discriminator_loss(constant_autoencoder, BEGAN_REAL, BEGAN_FAKE, HP, k, None)
     assert math.isclose(scalar(out), L_REAL - 0.3 * L_FAKE, rel_tol=1e-12)
@@ -371,7 +369,7 @@ def test_began_k_follows_the_reference_update(
             d_out = began_discriminator_loss(
                 torch.tensor(l_real, dtype=torch.float64), torch.tensor(l_fake, dtype=torch.float64), k, 0.75
             )
-            k = get_objective("began").next_k(k, d_out, hp)
+            k = get_loss("began").next_k(k, d_out, hp)
             trajectory.append(k.item())
         assert trajectory == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
@@ -386,7 +384,7 @@ def test_began_clipped_k_can_come_back_down() -> None:
 def test_began_k_is_not_differentiated_through() -> None:
     k = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
     fake = BEGAN_FAKE.clone().requires_grad_(True)
-    out = get_objective("began").discriminator_loss(constant_autoencoder, BEGAN_REAL, fake, HP, k, None)
+    out = get_loss("began").discriminator_loss(constant_autoencoder, BEGAN_REAL, fake, HP, k, None)
     out.total.backward()
     assert k.grad is None
     assert fake.grad is not None
@@ -394,7 +392,7 @@ def test_began_k_is_not_differentiated_through() -> None:
 
 def test_began_rejects_a_critic_that_is_not_an_autoencoder() -> None:
     with pytest.raises(ValueError, match="autoencoder"):
-        get_objective("began").generator_loss(logit_critic, BEGAN_FAKE, HP)
+        get_loss("began").generator_loss(logit_critic, BEGAN_FAKE, HP)
 
 
 # --- every objective ----------------------------------------------------------------------------------------
@@ -402,21 +400,21 @@ def test_began_rejects_a_critic_that_is_not_an_autoencoder() -> None:
 
 def test_registry_holds_exactly_the_seven_study_objectives_and_the_vae() -> None:
     names = ["mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae"]
-    assert OBJECTIVES.names() == names
-    assert [get_objective(n).name for n in names] == names
-    assert [n for n in names if get_objective(n).autoencoder_discriminator] == ["began"]
-    assert [n for n in names if get_objective(n).joint_loss is not None] == ["vae"]
-    assert {n: get_objective(n).prior for n in names} == {n: "normal" if n == "vae" else "uniform" for n in names}
+    assert LOSSES.names() == names
+    assert [get_loss(n).name for n in names] == names
+    assert [n for n in names if get_loss(n).autoencoder_discriminator] == ["began"]
+    assert [n for n in names if get_loss(n).joint_loss is not None] == ["vae"]
+    assert {n: get_loss(n).prior for n in names} == {n: "normal" if n == "vae" else "uniform" for n in names}
     with pytest.raises(UnknownNameError) as error:
-        get_objective("nsgan")
+        get_loss("nsgan")
     assert "'nsgan'" in str(error.value)
     assert all(n in str(error.value) for n in names)
 
 
 # GAN objectives only: the VAE has no discriminator or generator loss (tests/test_vae.py checks its parts).
-@pytest.mark.parametrize("name", [n for n in OBJECTIVES.names() if get_objective(n).joint_loss is None])
+@pytest.mark.parametrize("name", [n for n in LOSSES.names() if get_loss(n).joint_loss is None])
 def test_parts_add_up_to_total(name: str) -> None:
-    objective = get_objective(name)
+    objective = get_loss(name)
     critic = nn.Conv2d(2, 2, 1).double() if objective.autoencoder_discriminator else conv_critic()
     k = torch.tensor(0.2, dtype=torch.float64)
     out = objective.discriminator_loss(critic, images(1), images(2), HP, k, None)

@@ -14,7 +14,7 @@ from test_module import make_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from lightning_gans.losses import LossHyperparameters, get_objective
+from lightning_gans.losses import LossHyperparameters, get_loss
 from lightning_gans.module import GAN, kept_batch_norm_statistics, uniform_noise
 from lightning_gans.nets import frozen
 
@@ -33,7 +33,7 @@ def train_one_step(tmp_path, batch: Tensor, **kwargs) -> tuple[GAN, GAN]:
 def step_by_hand(start: GAN, real: Tensor, fresh_g_noise: bool) -> tuple[nn.Module, nn.Module, Tensor, Tensor]:
     """One paper step written out: (generator, discriminator, z of the generator step, D-step k errors)."""
     generator, discriminator = copy.deepcopy(start.generator), copy.deepcopy(start.discriminator)
-    objective, hp = start.objective, start.loss_hp
+    gan_loss, hp = start.gan_loss, start.loss_hp
     betas = (start.hparams.beta1, start.hparams.beta2)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=LR, betas=betas)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=LR, betas=betas)
@@ -41,16 +41,16 @@ def step_by_hand(start: GAN, real: Tensor, fresh_g_noise: bool) -> tuple[nn.Modu
     z = uniform_noise(real.shape[0], start.hparams.z_dim, noise, torch.device("cpu"))
     with torch.no_grad():
         fake = generator(z)
-    d_out = objective.discriminator_loss(discriminator, real, fake, hp, torch.zeros(()), noise)
+    d_out = gan_loss.discriminator_loss(discriminator, real, fake, hp, torch.zeros(()), noise)
     d_optimizer.zero_grad()
     d_out.total.backward()
     d_optimizer.step()
     with torch.no_grad():
-        objective.after_discriminator_step(discriminator, hp)
+        gan_loss.after_discriminator_step(discriminator, hp)
     if fresh_g_noise:
         z = uniform_noise(real.shape[0], start.hparams.z_dim, noise, torch.device("cpu"))
     with frozen(discriminator):
-        g_out = objective.generator_loss(discriminator, generator(z), hp)
+        g_out = gan_loss.generator_loss(discriminator, generator(z), hp)
     g_optimizer.zero_grad()
     g_out.total.backward()
     g_optimizer.step()
@@ -92,7 +92,7 @@ def test_began_k_moves_by_the_errors_its_rule_names(tmp_path, rule):
     generator, discriminator, z, d_out = step_by_hand(start, IMAGES, fresh_g_noise=False)
     before = {name: buffer.clone() for name, buffer in discriminator.named_buffers()}
     with torch.no_grad(), kept_batch_norm_statistics(generator, discriminator):
-        after = get_objective("began").discriminator_loss(
+        after = get_loss("began").discriminator_loss(
             discriminator, IMAGES, generator(z), LossHyperparameters(**hp), torch.zeros(()), None
         )
     assert all(torch.equal(before[name], buffer) for name, buffer in discriminator.named_buffers())

@@ -9,7 +9,7 @@ import pytest
 
 from lightning_gans.analysis import style
 from lightning_gans.data.datasets import DATASETS
-from lightning_gans.losses import OBJECTIVES
+from lightning_gans.losses import LOSSES
 from lightning_gans.objectives import resolve_objective
 from lightning_gans.search import search_space
 
@@ -17,8 +17,8 @@ from lightning_gans.search import search_space
 @pytest.fixture
 def toy_loss(monkeypatch):
     """A joint objective like the VAE's, under a new name and label, registered for this test only."""
-    toy = dataclasses.replace(OBJECTIVES.get("vae"), name="toy_vae", label="Toy VAE")
-    monkeypatch.setitem(OBJECTIVES._entries, "toy_vae", toy)
+    toy = dataclasses.replace(LOSSES.get("vae"), name="toy_vae", label="Toy VAE")
+    monkeypatch.setitem(LOSSES._entries, "toy_vae", toy)
     return toy
 
 

@@ -22,7 +22,7 @@ from lightning_gans.losses import (
     bernoulli_reconstruction,
     encoder_posterior,
     gaussian_kl,
-    get_objective,
+    get_loss,
     vae_loss,
 )
 from lightning_gans.module import GAN, PRIORS, prior_noise
@@ -198,7 +198,7 @@ def test_vae_loss_trains_both_networks_and_draws_only_from_the_given_generator()
 
 
 def test_the_vae_has_no_gan_losses_to_call() -> None:
-    vae = get_objective("vae")
+    vae = get_loss("vae")
     with pytest.raises(TypeError, match="joint_loss"):
         vae.discriminator_loss(nn.Identity(), IMAGES, IMAGES, LossHyperparameters(), torch.zeros(()), None)
     with pytest.raises(TypeError, match="joint_loss"):

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from lightning_gans.data.datasets import DATASETS, DatasetSpec
 from lightning_gans.data.mixtures import MIXTURES, load_mixture, ring
-from lightning_gans.losses import OBJECTIVES
+from lightning_gans.losses import LOSSES
 
 # NS GAN's losses under a new name: a registered objective is all a loss needs (no YAML: no published setting).
-OBJECTIVES.register("toy_gan", replace(OBJECTIVES.get("ns_gan"), name="toy_gan", label="Toy GAN"))
+LOSSES.register("toy_gan", replace(LOSSES.get("ns_gan"), name="toy_gan", label="Toy GAN"))
 
 # A ring of 4 Gaussians: its mixture (what the modes are counted against) and its dataset row.
 MIXTURES["ring4"] = ring(modes=4)

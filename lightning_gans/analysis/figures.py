@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from ..data.labels import LABELLED_DATASETS, NUM_CLASSES
 from ..data.mixtures import MIXTURES
-from ..losses import OBJECTIVES
+from ..losses import LOSSES
 from ..search import SPACES, parameter_names, search_space
 from . import style
 from .budget import bootstrap_minimum
@@ -650,7 +650,7 @@ def _parameter_kinds() -> dict[str, set[str]]:
     axis (log or linear, points or strips) whichever studies are chosen.
     """
     kinds: dict[str, set[str]] = defaultdict(set)
-    for loss in OBJECTIVES:
+    for loss in LOSSES:
         for space in SPACES:
             for parameter in search_space(loss, space):
                 kinds[parameter.name].add(parameter.kind)

@@ -5,7 +5,7 @@ colour and its place in the order everywhere, and a score must always be named w
 it was computed with: FD in domain features and FID in Inception features are different numbers, as are scores from
 2,000 and 10,000 samples. Colours come from seaborn's colour-blind-safe palette, assigned by the losses' registry
 order (with the VAE baseline last), so they never depend on which losses a selection happens to contain. Order and
-names come from the registries (each objective's and dataset's `label`): a new loss or dataset needs no edit here.
+names come from the registries (each loss's and dataset's `label`): a new loss or dataset needs no edit here.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pandas as pd
 import seaborn as sns
 
 from ..data.datasets import DATASETS
-from ..losses import OBJECTIVES
+from ..losses import LOSSES
 
-LOSS_ORDER: tuple[str, ...] = tuple(OBJECTIVES.names())
+LOSS_ORDER: tuple[str, ...] = tuple(LOSSES.names())
 """The losses in the registry's order (the paper's, the VAE baseline last)."""
-LOSS_LABELS: dict[str, str] = {name: OBJECTIVES.get(name).label or name for name in LOSS_ORDER}
+LOSS_LABELS: dict[str, str] = {name: LOSSES.get(name).label or name for name in LOSS_ORDER}
 _PALETTE: list[str] = sns.color_palette("colorblind", 10).as_hex()
 _LOSS_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 9, 7)
 """Palette order by registry position, except that the seventh loss (BEGAN) takes sky blue (9) over light pink (6):
@@ -115,7 +115,7 @@ def loss_palette(losses: Iterable[str]) -> dict[str, str]:
 
 def loss_label(loss: str) -> str:
     """The registry's label, read when asked, so a loss registered after this module was imported has its own."""
-    return (OBJECTIVES.get(loss).label or loss) if loss in OBJECTIVES else loss
+    return (LOSSES.get(loss).label or loss) if loss in LOSSES else loss
 
 
 def dataset_label(dataset: str) -> str:

@@ -17,7 +17,7 @@ import torch
 
 from ..data import GANDataModule
 from ..defaults import BATCH_SIZE, EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from ..losses import OBJECTIVES
+from ..losses import LOSSES
 from ..metrics.extractors import EXTRACTORS
 from .evaluation import EvaluationSettings, time_extractor
 from .report import machine_info, render, write_json
@@ -63,7 +63,7 @@ def bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     training = parser.add_argument_group("training (Lightning module against a plain PyTorch loop)")
-    training.add_argument("--losses", type=name_list("loss", OBJECTIVES.names()), default=OBJECTIVES.names())
+    training.add_argument("--losses", type=name_list("loss", LOSSES.names()), default=LOSSES.names())
     training.add_argument("--steps", type=positive_int, default=100, help="timed D steps per run")
     training.add_argument(
         "--warmup", type=positive_int, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
@@ -81,7 +81,7 @@ def bench_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--eval-batch-size", type=positive_int, default=EVALUATION_BATCH_SIZE)
     evaluation.add_argument("--eval-repeats", type=positive_int, default=3)
     sweeps = parser.add_argument_group("sweeps (real `lightning-gans sweep` processes)")
-    sweeps.add_argument("--sweep-loss", choices=OBJECTIVES.names(), default="ns_gan")
+    sweeps.add_argument("--sweep-loss", choices=LOSSES.names(), default="ns_gan")
     sweeps.add_argument("--sweep-trials", type=positive_int, default=4)
     sweeps.add_argument("--sweep-steps", type=positive_int, default=60, help="D steps per trial")
     sweeps.add_argument("--sweep-eval-samples", type=positive_int, default=500)

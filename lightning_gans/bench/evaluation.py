@@ -90,7 +90,7 @@ def time_extractor(extractor: str, data: GANDataModule, settings: EvaluationSett
         evaluators = {flag: run_evaluator(extractor, flag, model, data, settings) for flag in (False, True)}
     except ExtractorUnavailableError as error:
         return {"skipped": str(error)}
-    noise = evaluation_noise(settings.samples, model.hparams.z_dim, model.objective.prior)
+    noise = evaluation_noise(settings.samples, model.hparams.z_dim, model.gan_loss.prior)
 
     def generate() -> Tensor:
         return torch.cat([model.sample(batch) for batch in noise.split(settings.batch_size)])

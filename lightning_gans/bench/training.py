@@ -1,6 +1,6 @@
 """Training throughput: the project's Lightning path against a minimal hand-written PyTorch loop.
 
-Both loops train the same networks (`build_networks`, same seed), with the same objective functions, Adam settings,
+Both loops train the same networks (`build_networks`, same seed), with the same loss functions, Adam settings,
 n_disc schedule, batch size and training split, so the ratio of their speeds is what Lightning and the module's
 bookkeeping cost (per-step logging, the divergence watch, the step-indexed data stream) and nothing else. Each run
 takes `warmup` untimed steps (Adam's lazy state, allocator growth, cuDNN's autotuner) and then `steps` timed ones.
@@ -23,7 +23,7 @@ from torch import Tensor
 from ..data import GANDataModule
 from ..data.containers import as_samples
 from ..defaults import TRAINER_DEFAULTS
-from ..losses import LossHyperparameters, LossOutput, get_objective
+from ..losses import LossHyperparameters, LossOutput, get_loss
 from ..module import GAN, is_generator_step, kept_batch_norm_statistics, prior_noise
 from ..nets import build_networks, frozen
 from ..search import authors_setting
@@ -40,7 +40,7 @@ LIGHTNING_PATH = (
     "and an offline W&B logger on top"
 )
 PLAIN_PATH = (
-    "hand-written loop: build_networks, get_objective's loss functions, the module's Adam settings and n_disc "
+    "hand-written loop: build_networks, get_loss's loss functions, the module's Adam settings and n_disc "
     "schedule, cuDNN autotuning as TRAINER_DEFAULTS sets it; batches index the uint8 training split, loaded onto "
     "the device once, by a fresh random permutation per epoch and are scaled to [0, 1]; no logging, no "
     "divergence check"
@@ -104,14 +104,14 @@ class PlainLoop:
     """
 
     def __init__(self, arguments: dict[str, Any], images: Tensor, batch_size: int, device: torch.device, seed: int):
-        self.objective = get_objective(arguments["loss"])
+        self.gan_loss = get_loss(arguments["loss"])
         networks = build_networks(
             arguments["backbone"],
             tuple(arguments["sample_shape"]),
             arguments["z_dim"],
             arguments["d_batch_norm"],
-            self.objective.autoencoder_discriminator,
-            self.objective.joint_loss is not None,
+            self.gan_loss.autoencoder_discriminator,
+            self.gan_loss.joint_loss is not None,
         )
         self.generator = networks.generator.to(device)
         self.discriminator = networks.discriminator.to(device)
@@ -143,7 +143,7 @@ class PlainLoop:
     def step(self) -> LossOutput:
         """One paper step; returns the discriminator's loss (the joint loss for the VAE)."""
         real = self.next_batch()
-        output = self._gan_step(real) if self.objective.joint_loss is None else self._joint_step(real)
+        output = self._gan_step(real) if self.gan_loss.joint_loss is None else self._joint_step(real)
         self.d_step += 1
         return output
 
@@ -152,38 +152,38 @@ class PlainLoop:
             self.step()
 
     def _noise(self, count: int) -> Tensor:
-        return prior_noise(self.objective.prior, count, self.z_dim, self.noise, self.device)
+        return prior_noise(self.gan_loss.prior, count, self.z_dim, self.noise, self.device)
 
     def _gan_step(self, real: Tensor) -> LossOutput:
         z = self._noise(real.shape[0])
         with torch.no_grad():
             fake = self.generator(z)
-        d_out = self.objective.discriminator_loss(self.discriminator, real, fake, self.hp, self.k, self.noise)
+        d_out = self.gan_loss.discriminator_loss(self.discriminator, real, fake, self.hp, self.k, self.noise)
         self.d_optimizer.zero_grad(set_to_none=True)
         d_out.total.backward()
         self.d_optimizer.step()
         with torch.no_grad():
-            self.objective.after_discriminator_step(self.discriminator, self.hp)
+            self.gan_loss.after_discriminator_step(self.discriminator, self.hp)
         if is_generator_step(self.d_step, self.n_disc):
-            if self.objective.fresh_generator_noise:
+            if self.gan_loss.fresh_generator_noise:
                 z = self._noise(real.shape[0])
             fake = self.generator(z)
             with frozen(self.discriminator):
-                g_out = self.objective.generator_loss(self.discriminator, fake, self.hp)
+                g_out = self.gan_loss.generator_loss(self.discriminator, fake, self.hp)
             self.g_optimizer.zero_grad(set_to_none=True)
             g_out.total.backward()
             self.g_optimizer.step()
-        if self.objective.next_k is not None:
+        if self.gan_loss.next_k is not None:
             with torch.no_grad(), kept_batch_norm_statistics(self.generator, self.discriminator):
-                errors = self.objective.discriminator_loss(
+                errors = self.gan_loss.discriminator_loss(
                     self.discriminator, real, self.generator(z), self.hp, self.k, self.noise
                 )
-                self.k = self.objective.next_k(self.k, errors, self.hp)
+                self.k = self.gan_loss.next_k(self.k, errors, self.hp)
         return d_out
 
     def _joint_step(self, real: Tensor) -> LossOutput:
-        assert self.objective.joint_loss is not None
-        out = self.objective.joint_loss(self.discriminator, self.generator, real, self.noise)
+        assert self.gan_loss.joint_loss is not None
+        out = self.gan_loss.joint_loss(self.discriminator, self.generator, real, self.noise)
         self.d_optimizer.zero_grad(set_to_none=True)
         self.g_optimizer.zero_grad(set_to_none=True)
         out.total.backward()
