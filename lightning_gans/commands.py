@@ -10,7 +10,7 @@ import torch
 
 from .data import DATASETS, GANDataModule
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from .evaluation import score_key
+from .evaluation.features import score_key
 from .metrics.classifier import DOMAIN_DATASETS, train_domain_classifier
 from .metrics.extractors import build_extractor, default_extractor_name
 from .metrics.reference import embed, first_samples, load_or_compute_reference
@@ -87,19 +87,19 @@ def bias_check_command(arguments: list[str]) -> int:
 
 
 def sweep_command(arguments: list[str]) -> int:
-    from .launcher import sweep_command as run_sweep
+    from .search.launcher import sweep_command as run_sweep
 
     return run_sweep(arguments)
 
 
 def sweep_worker_command(arguments: list[str]) -> int:
-    from .launcher import sweep_worker_command as run_worker_process
+    from .search.launcher import sweep_worker_command as run_worker_process
 
     return run_worker_process(arguments)
 
 
 def reruns_command(arguments: list[str]) -> int:
-    from .launcher import reruns_command as run_reruns
+    from .search.launcher import reruns_command as run_reruns
 
     return run_reruns(arguments)
 

@@ -23,9 +23,9 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import DATASETS, GANDataModule
 from .defaults import TRAINER_DEFAULTS
-from .module import GAN, DivergedError
-from .progress import StepProgressBar
-from .schedule import EvaluationSchedule, run_directory
+from .evaluation.schedule import EvaluationSchedule, run_directory
+from .training.module import GAN, DivergedError
+from .training.progress import StepProgressBar
 
 
 @dataclass

@@ -21,11 +21,11 @@ import optuna
 from optuna.trial import TrialState
 
 from lightning_gans.data.mixtures import MIXTURES
-from lightning_gans.evaluation import score_key
-from lightning_gans.search import trial_arguments
-from lightning_gans.studies import EVALUATIONS_ATTR, open_storage
-from lightning_gans.sweep import SweepSettings, open_reruns, open_study, trial_protocol, unscored_value
-from lightning_gans.synthetic_evaluation import MIXTURE_MEASURE, POLYGON_MEASURE
+from lightning_gans.evaluation.features import score_key
+from lightning_gans.evaluation.synthetic import MIXTURE_MEASURE, POLYGON_MEASURE
+from lightning_gans.search.spaces import trial_arguments
+from lightning_gans.search.studies import EVALUATIONS_ATTR, open_storage
+from lightning_gans.search.sweep import SweepSettings, open_reruns, open_study, trial_protocol, unscored_value
 
 SAMPLES = 2000
 STEPS = 9000

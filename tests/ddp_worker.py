@@ -10,8 +10,8 @@ import lightning.pytorch as pl
 import torch
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.module import GAN
-from lightning_gans.schedule import EvaluationSchedule
+from lightning_gans.evaluation.schedule import EvaluationSchedule
+from lightning_gans.training.module import GAN
 
 
 class SaveEachRank(pl.Callback):

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lightning_gans.analysis import figures, style
 from lightning_gans.analysis.frames import load_frame, per_trial
-from lightning_gans.studies import open_storage
+from lightning_gans.search.studies import open_storage
 
 LABEL_TO_LOSS = {label: loss for loss, label in style.LOSS_LABELS.items()}
 FD_LABEL = style.metric_label(FD_KEY)

@@ -10,7 +10,7 @@ import pytest
 from analysis_fixture import F1_KEY, FD_KEY, MODES_KEY, build_studies
 
 from lightning_gans.analysis.frames import load_frame, per_trial, read_frame, save_frame
-from lightning_gans.studies import open_storage
+from lightning_gans.search.studies import open_storage
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from lightning_gans.analysis.frames import load_frame, per_trial
 from lightning_gans.analysis.notebooks import notebook_paths
 from lightning_gans.analysis.tables import markdown, rerun_statistics, rerun_table, study_summary
-from lightning_gans.studies import open_storage
+from lightning_gans.search.studies import open_storage
 
 SCRIPT = Path(sys.executable).with_name("lightning-gans")
 FIGURES = (

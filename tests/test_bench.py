@@ -24,9 +24,9 @@ from lightning_gans.bench.training import (
     time_plain,
 )
 from lightning_gans.data import GANDataModule
-from lightning_gans.launcher import parse_sweep, sweep_parser
-from lightning_gans.losses import LOSSES
-from lightning_gans.module import GAN
+from lightning_gans.search.launcher import parse_sweep, sweep_parser
+from lightning_gans.training.losses import LOSSES
+from lightning_gans.training.module import GAN
 
 CPU = torch.device("cpu")
 

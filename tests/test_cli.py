@@ -12,12 +12,12 @@ import torch
 import yaml
 
 from lightning_gans.data import DATASETS
-from lightning_gans.losses import LOSSES
-from lightning_gans.module import GAN
-from lightning_gans.nets import BACKBONES
+from lightning_gans.evaluation.schedule import EvaluationSchedule
 from lightning_gans.resources import CONFIGS
 from lightning_gans.runs import run
-from lightning_gans.schedule import EvaluationSchedule
+from lightning_gans.training.losses import LOSSES
+from lightning_gans.training.module import GAN
+from lightning_gans.training.nets import BACKBONES
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTERED_LOSSES = LOSSES.names()

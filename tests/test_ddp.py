@@ -42,7 +42,7 @@ def test_ddp_scores_equal_the_single_process_score_of_the_same_samples(tmp_path,
     samples, computed here by numpy/scipy (a rank that scored its half alone would be far off)."""
     from test_evaluation import domain_scores_by_hand
 
-    from lightning_gans.module import GAN
+    from lightning_gans.training.module import GAN
 
     run_worker(tmp_path, "ns_gan", "infogan", "fashion_mnist", "score")
     ranks = [torch.load(tmp_path / f"scores{rank}.pt") for rank in (0, 1)]

@@ -9,12 +9,12 @@ import torch
 from numpy_metrics import numpy_inception_score, numpy_kid, scipy_frechet
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.evaluation import Evaluator, evaluation_noise, score_key, shard
+from lightning_gans.evaluation.features import Evaluator, evaluation_noise, score_key, shard
 from lightning_gans.metrics.extractors import build_extractor
 from lightning_gans.metrics.reference import load_or_compute_reference, reference_path
 from lightning_gans.metrics.scores import GenerativeScores
-from lightning_gans.module import GAN, DivergedError
 from lightning_gans.resources import CONFIGS
+from lightning_gans.training.module import GAN, DivergedError
 
 SAMPLES = 600
 

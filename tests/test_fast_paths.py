@@ -13,16 +13,16 @@ from test_evaluation import domain_scores_by_hand
 from test_module import make_trainer
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.evaluation import Evaluator
-from lightning_gans.launcher import parse_sweep, sweep_parser
+from lightning_gans.evaluation.features import Evaluator
+from lightning_gans.evaluation.schedule import EvaluationSchedule
 from lightning_gans.metrics.extractors import build_extractor
 from lightning_gans.metrics.reference import load_or_compute_reference
 from lightning_gans.metrics.scores import GenerativeScores
-from lightning_gans.module import GAN
-from lightning_gans.progress import StepProgressBar
 from lightning_gans.runs import parsed_config, run
-from lightning_gans.schedule import EvaluationSchedule
-from lightning_gans.sweep import SweepSettings, study_record, trial_protocol, trial_run_arguments
+from lightning_gans.search.launcher import parse_sweep, sweep_parser
+from lightning_gans.search.sweep import SweepSettings, study_record, trial_protocol, trial_run_arguments
+from lightning_gans.training.module import GAN
+from lightning_gans.training.progress import StepProgressBar
 
 
 class RecordLosses(pl.Callback):

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.testing import assert_close
 
-from lightning_gans.losses import (
+from lightning_gans.registry import UnknownNameError
+from lightning_gans.training.losses import (
     LOSSES,
     LossHyperparameters,
     LossOutput,
@@ -23,7 +24,6 @@ from lightning_gans.losses import (
     per_example_uniform,
     wgan_gp_interpolates,
 )
-from lightning_gans.registry import UnknownNameError
 
 HP = LossHyperparameters()
 K0 = torch.tensor(0.0, dtype=torch.float64)

@@ -13,6 +13,7 @@ from scipy.spatial.distance import cdist
 from torch import Tensor, nn
 
 from lightning_gans.data.polygons import polygon_vertices, render_polygons
+from lightning_gans.evaluation.synthetic import polygon_threshold
 from lightning_gans.metrics.polygon_scores import (
     InversionBudget,
     calibrate_threshold,
@@ -22,7 +23,6 @@ from lightning_gans.metrics.polygon_scores import (
     nearest_reference_distances,
     polygon_precision_recall,
 )
-from lightning_gans.synthetic_evaluation import polygon_threshold
 
 Z_DIM = 8
 PIXELS = 28 * 28

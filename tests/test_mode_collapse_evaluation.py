@@ -10,14 +10,14 @@ import torch
 from scipy.spatial.distance import cdist, pdist
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.evaluation import Evaluator, evaluation_noise
+from lightning_gans.evaluation.features import Evaluator, evaluation_noise
+from lightning_gans.evaluation.objectives import improves, resolve_objective
 from lightning_gans.metrics.diagnostics import FeatureDiagnostics
 from lightning_gans.metrics.extractors import build_extractor
 from lightning_gans.metrics.reference import load_or_compute_reference
 from lightning_gans.metrics.scores import GenerativeScores
-from lightning_gans.module import GAN
-from lightning_gans.objectives import improves, resolve_objective
 from lightning_gans.resources import CONFIGS
+from lightning_gans.training.module import GAN
 
 SAMPLES = 600
 

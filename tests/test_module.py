@@ -7,14 +7,14 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from lightning_gans.data import GANDataModule
-from lightning_gans.module import (
+from lightning_gans.evaluation.schedule import EvaluationSchedule, is_evaluation_step
+from lightning_gans.training.module import (
     GAN,
     DivergedError,
     generator_updates,
     is_generator_step,
     lightning_optimizer_steps,
 )
-from lightning_gans.schedule import EvaluationSchedule, is_evaluation_step
 
 
 def make_trainer(root, *callbacks, **kwargs) -> pl.Trainer:

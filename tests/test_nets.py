@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_gans.nets import BACKBONES, build_networks
 from lightning_gans.registry import UnknownNameError
+from lightning_gans.training.nets import BACKBONES, build_networks
 
 CASES = [
     ("infogan", (1, 28, 28)),

@@ -14,9 +14,9 @@ from test_module import make_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from lightning_gans.losses import LossHyperparameters, get_loss
-from lightning_gans.module import GAN, kept_batch_norm_statistics, uniform_noise
-from lightning_gans.nets import frozen
+from lightning_gans.training.losses import LossHyperparameters, get_loss
+from lightning_gans.training.module import GAN, kept_batch_norm_statistics, uniform_noise
+from lightning_gans.training.nets import frozen
 
 LR = 1e-3
 

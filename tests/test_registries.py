@@ -9,9 +9,9 @@ import pytest
 
 from lightning_gans.analysis import style
 from lightning_gans.data.datasets import DATASETS
-from lightning_gans.losses import LOSSES
-from lightning_gans.objectives import resolve_objective
-from lightning_gans.search import search_space
+from lightning_gans.evaluation.objectives import resolve_objective
+from lightning_gans.search.spaces import search_space
+from lightning_gans.training.losses import LOSSES
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ def test_the_papers_losses_and_datasets_keep_their_names_and_order():
 
 
 def test_every_dataset_names_registered_evaluators_and_backbone():
-    from lightning_gans.nets import BACKBONES
-    from lightning_gans.schedule import EVALUATORS
+    from lightning_gans.evaluation.schedule import EVALUATORS
+    from lightning_gans.training.nets import BACKBONES
 
     for spec in map(DATASETS.get, DATASETS.names()):
         assert spec.evaluators and all(name in EVALUATORS for name in spec.evaluators), spec.name

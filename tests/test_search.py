@@ -9,9 +9,8 @@ import warnings
 import optuna
 import pytest
 
-from lightning_gans.losses import LOSSES
 from lightning_gans.registry import UnknownNameError
-from lightning_gans.search import (
+from lightning_gans.search.spaces import (
     SPACES,
     Parameter,
     authors_setting,
@@ -21,6 +20,7 @@ from lightning_gans.search import (
     suggest,
     trial_arguments,
 )
+from lightning_gans.training.losses import LOSSES
 
 PAPER_LOSSES = ("mm_gan", "ns_gan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
 
@@ -240,7 +240,7 @@ def test_narrow_gradient_penalty_trials_never_use_discriminator_batch_norm(loss)
 
 def test_a_misspelt_loss_under_by_loss_is_refused(monkeypatch):
     table = {"parameters": {"d_batch_norm": {"wide": {"choice": [True, False]}, "by_loss": {"wgan-gp": {}}}}}
-    monkeypatch.setattr("lightning_gans.search._read_yaml", lambda path: table)
+    monkeypatch.setattr("lightning_gans.search.spaces._read_yaml", lambda path: table)
     with pytest.raises(UnknownNameError, match="'wgan-gp'"):
         search_space("wgan_gp", "wide")
 

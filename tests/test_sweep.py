@@ -18,11 +18,11 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
+from lightning_gans.evaluation.schedule import is_evaluation_step
 from lightning_gans.runs import run
-from lightning_gans.schedule import is_evaluation_step
-from lightning_gans.search import trial_arguments
-from lightning_gans.studies import StorageError, open_storage
-from lightning_gans.sweep import (
+from lightning_gans.search.spaces import trial_arguments
+from lightning_gans.search.studies import StorageError, open_storage
+from lightning_gans.search.sweep import (
     SweepSettings,
     TrialCLI,
     TrialSeededRandomSampler,
@@ -254,7 +254,7 @@ def dashboard_study(storage: str, port: str) -> dict:
 
 
 def test_trial_wandb_runs_are_grouped_by_study_with_the_parameters_as_config(tmp_path):
-    from lightning_gans.sweep import trial_loggers
+    from lightning_gans.search.sweep import trial_loggers
 
     settings = SweepSettings(loss="dragan", trial=(f"--run.root={tmp_path}",))
     trial = optuna.create_study().ask()
@@ -295,7 +295,7 @@ def test_gpus_start_one_worker_per_device_with_its_visible_devices(tmp_path, qui
 
 
 def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
-    from lightning_gans.studies import HEARTBEAT_ATTR, recover_orphans
+    from lightning_gans.search.studies import HEARTBEAT_ATTR, recover_orphans
 
     storage = open_storage(str(tmp_path / "optuna.journal"))
     study = optuna.create_study(study_name="s", storage=storage.storage)
@@ -312,7 +312,7 @@ def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
 
 
 def test_a_retry_of_an_orphan_killed_while_drawing_draws_what_the_orphan_would_have(tmp_path):
-    from lightning_gans.studies import HEARTBEAT_ATTR, recover_orphans
+    from lightning_gans.search.studies import HEARTBEAT_ATTR, recover_orphans
 
     def study_in(path: Path) -> optuna.Study:
         return optuna.create_study(

@@ -15,8 +15,9 @@ from torch.distributions import Normal, kl_divergence
 from torch.testing import assert_close
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_gans.evaluation import evaluation_noise
-from lightning_gans.losses import (
+from lightning_gans.evaluation.features import evaluation_noise
+from lightning_gans.registry import UnknownNameError
+from lightning_gans.training.losses import (
     KL_VARIANCE_EPSILON,
     LossHyperparameters,
     bernoulli_reconstruction,
@@ -25,9 +26,8 @@ from lightning_gans.losses import (
     get_loss,
     vae_loss,
 )
-from lightning_gans.module import GAN, PRIORS, prior_noise
-from lightning_gans.nets import build_networks
-from lightning_gans.registry import UnknownNameError
+from lightning_gans.training.module import GAN, PRIORS, prior_noise
+from lightning_gans.training.nets import build_networks
 
 
 def double(values: list) -> Tensor:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from lightning_gans.data.datasets import DATASETS, DatasetSpec
 from lightning_gans.data.mixtures import MIXTURES, load_mixture, ring
-from lightning_gans.losses import LOSSES
+from lightning_gans.training.losses import LOSSES
 
 # NS GAN's losses under a new name: a registered objective is all a loss needs (no YAML: no published setting).
 LOSSES.register("toy_gan", replace(LOSSES.get("ns_gan"), name="toy_gan", label="Toy GAN"))

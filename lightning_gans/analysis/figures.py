@@ -36,8 +36,8 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from ..data.labels import LABELLED_DATASETS, NUM_CLASSES
 from ..data.mixtures import MIXTURES
-from ..losses import LOSSES
-from ..search import SPACES, parameter_names, search_space
+from ..search.spaces import SPACES, parameter_names, search_space
+from ..training.losses import LOSSES
 from . import style
 from .budget import bootstrap_minimum
 from .frames import diverged, unscored

@@ -23,8 +23,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ..atomic import atomic_path
-from ..search import ARGUMENTS_ATTR, parameter_names
-from ..studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
+from ..search.spaces import ARGUMENTS_ATTR, parameter_names
+from ..search.studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
 
 STUDY_COLUMNS = ("study", "rerun_of", "loss", "dataset", "space", "backbone", "steps", "eval_samples")
 TRIAL_COLUMNS = (

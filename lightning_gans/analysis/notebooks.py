@@ -17,7 +17,7 @@ import papermill
 from nbconvert import HTMLExporter
 
 from ..resources import NOTEBOOKS
-from ..studies import StorageError
+from ..search.studies import StorageError
 from .frames import add_source_arguments, load_frame, split_names
 
 DEFAULT_OUTPUT = "reports"

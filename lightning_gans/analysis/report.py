@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..studies import StorageError, redact
+from ..search.studies import StorageError, redact
 from .frames import add_source_arguments, check_format, load_frame, per_trial, save_frame
 from .style import metric_label
 from .tables import markdown, rerun_table, study_summary

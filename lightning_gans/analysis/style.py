@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..data.datasets import DATASETS
-from ..losses import LOSSES
+from ..training.losses import LOSSES
 
 LOSS_ORDER: tuple[str, ...] = tuple(LOSSES.names())
 """The losses in the registry's order (the paper's, the VAE baseline last)."""

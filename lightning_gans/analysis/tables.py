@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..search import parameter_names
+from ..search.spaces import parameter_names
 from .budget import quantiles
 from .frames import diverged, unscored
 from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key

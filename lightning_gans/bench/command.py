@@ -17,8 +17,8 @@ import torch
 
 from ..data import GANDataModule
 from ..defaults import BATCH_SIZE, EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from ..losses import LOSSES
 from ..metrics.extractors import EXTRACTORS
+from ..training.losses import LOSSES
 from .evaluation import EvaluationSettings, time_extractor
 from .report import machine_info, render, write_json
 from .sweeps import SweepBenchSettings, sweep_throughput

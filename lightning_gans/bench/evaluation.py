@@ -21,11 +21,11 @@ import torch
 from torch import Tensor
 
 from ..data import GANDataModule
-from ..evaluation import Evaluator, evaluation_noise
+from ..evaluation.features import Evaluator, evaluation_noise
+from ..evaluation.schedule import EvaluationSchedule, feature_evaluator
 from ..metrics.features import ExtractorUnavailableError
 from ..metrics.inception import find_inception_weights
-from ..module import GAN
-from ..schedule import EvaluationSchedule, feature_evaluator
+from ..training.module import GAN
 from .clock import clock
 from .training import BACKBONE, accelerator_arguments
 

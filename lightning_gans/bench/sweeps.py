@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 
 from ..data import GANDataModule
 from ..defaults import EVALUATION_BATCH_SIZE
-from ..studies import open_storage, state_counts
-from ..sweep import SweepSettings
+from ..search.studies import open_storage, state_counts
+from ..search.sweep import SweepSettings
 from .evaluation import EvaluationSettings, run_evaluator, untrained_generator
 
 EXTRACTOR = "domain"

@@ -23,10 +23,10 @@ from torch import Tensor
 from ..data import GANDataModule
 from ..data.containers import as_samples
 from ..defaults import TRAINER_DEFAULTS
-from ..losses import LossHyperparameters, LossOutput, get_loss
-from ..module import GAN, is_generator_step, kept_batch_norm_statistics, prior_noise
-from ..nets import build_networks, frozen
-from ..search import authors_setting
+from ..search.spaces import authors_setting
+from ..training.losses import LossHyperparameters, LossOutput, get_loss
+from ..training.module import GAN, is_generator_step, kept_batch_norm_statistics, prior_noise
+from ..training.nets import build_networks, frozen
 from .clock import clock
 
 DATASET = "fashion_mnist"

@@ -15,8 +15,8 @@ from torch.utils.data import Dataset
 from lightning_gans.data.images import load_celeba, load_cifar10, load_fashion_mnist, load_mnist
 from lightning_gans.data.mixtures import load_grid25, load_ring8
 from lightning_gans.data.polygons import load_polygons
-from lightning_gans.nets import PAPER_BACKBONE
 from lightning_gans.registry import Registry
+from lightning_gans.training.nets import PAPER_BACKBONE
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class DatasetSpec:
     its evaluation (and checkpoint) interval: the reference evaluates every 5 "epochs" of 50,000 images (162,000 for
     CelebA), i.e. 5 * epoch // 64 steps. This table is the one place both live: `fit` (the GAN's `steps` and the
     schedule's `every_n_steps` default to it), sweeps and reruns read it. `label` is the name figures and tables show;
-    `objective` is what a run on the dataset is judged by unless told otherwise (lightning_gans/objectives.py), and
-    `backbone` the networks it trains when none is named (the paper's InfoGAN pair for images). `evaluators` name
-    what scores its runs (lightning_gans/schedule.py's EVALUATORS: `features` for FD/IS/KID and the feature-space
+    `objective` is what a run on the dataset is judged by unless told otherwise (evaluation/objectives.py),
+    `backbone` the networks it trains when none is named (the paper's InfoGAN pair for images), and `evaluators`
+    what scores its runs (evaluation/schedule.py's EVALUATORS: `features` for FD/IS/KID and the feature-space
     measures, `polygons`, `mixture`).
     `load(data_dir, split, download)` returns float32 samples: images in [0, 1] of `sample_shape`,
     mixture points as raw coordinates.

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lightning_gans.module import prior_noise
-from lightning_gans.nets import frozen
+from lightning_gans.training.module import prior_noise
+from lightning_gans.training.nets import frozen
 
 QUANTILE = 0.99
 """Share of unseen real polygons that count as on the manifold: the threshold's calibration quantile."""

@@ -16,10 +16,10 @@ from pathlib import Path
 import optuna
 import yaml
 
-from .losses import LOSSES
-from .module import GAN
-from .registry import UnknownNameError
-from .resources import CONFIGS, SPACES_FILE
+from ..registry import UnknownNameError
+from ..resources import CONFIGS, SPACES_FILE
+from ..training.losses import LOSSES
+from ..training.module import GAN
 
 KINDS: tuple[str, ...] = ("uniform", "log_uniform", "choice", "fixed")
 AUTHORS_SETTING_ATTR = "authors_setting"

@@ -7,7 +7,7 @@ chosen by name (`auto` picks the dataset's), and its direction sets the Optuna s
 
 from __future__ import annotations
 
-from .data.datasets import DATASETS
+from ..data.datasets import DATASETS
 
 AUTO = "auto"
 DIRECTIONS: dict[str, str] = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from .registry import Registry
+from ..registry import Registry
 
 # TF's batch norm decay 0.999 is PyTorch momentum 0.001; the reference also uses eps 1e-3.
 BN_MOMENTUM = 0.001

@@ -18,24 +18,24 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
-from .atomic import atomic_path
-from .data import GANDataModule
-from .data.mixtures import MIXTURES
-from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from .evaluation import Evaluator
-from .metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
-from .metrics.diagnostics import FeatureDiagnostics
-from .metrics.extractors import build_extractor, default_extractor_name
-from .metrics.polygon_scores import TARGETS as POLYGON_TARGETS
-from .metrics.polygon_scores import InversionBudget
-from .metrics.reference import load_or_compute_reference
-from .metrics.scores import GenerativeScores
-from .module import GAN
+from ..atomic import atomic_path
+from ..data import GANDataModule
+from ..data.mixtures import MIXTURES
+from ..defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
+from ..metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
+from ..metrics.diagnostics import FeatureDiagnostics
+from ..metrics.extractors import build_extractor, default_extractor_name
+from ..metrics.polygon_scores import TARGETS as POLYGON_TARGETS
+from ..metrics.polygon_scores import InversionBudget
+from ..metrics.reference import load_or_compute_reference
+from ..metrics.scores import GenerativeScores
+from ..registry import Registry
+from ..training.module import GAN
+from .features import Evaluator
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import improves, resolve_objective
-from .registry import Registry
 from .samples import sample_picture
-from .synthetic_evaluation import MixtureEvaluator, PolygonEvaluator, polygon_threshold
+from .synthetic import MixtureEvaluator, PolygonEvaluator, polygon_threshold
 
 AUTO = "auto"
 NO_SCORES = "none"
@@ -170,7 +170,7 @@ class EvaluationSchedule(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        assert isinstance(pl_module, GAN), "EvaluationSchedule drives lightning_gans.module.GAN"
+        assert isinstance(pl_module, GAN), "EvaluationSchedule drives lightning_gans.training.module.GAN"
         if not is_evaluation_step(pl_module.d_step, self.every_n_steps, pl_module.hparams.steps):
             return
         pl_module.raise_if_diverged()

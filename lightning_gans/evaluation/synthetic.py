@@ -18,15 +18,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data.cache import load_or_build_npz
-from .data.locations import cache_dir
-from .data.mixtures import GaussianMixture
-from .data.polygons import sides_tag
-from .distributed import broadcast_buffers
-from .evaluation import evaluation_noise, score_key
-from .metrics.modes import mode_coverage
-from .metrics.polygon_scores import QUANTILE, InversionBudget, calibrate_threshold, polygon_precision_recall
-from .module import GAN, DivergedError
+from ..data.cache import load_or_build_npz
+from ..data.locations import cache_dir
+from ..data.mixtures import GaussianMixture
+from ..data.polygons import sides_tag
+from ..metrics.modes import mode_coverage
+from ..metrics.polygon_scores import QUANTILE, InversionBudget, calibrate_threshold, polygon_precision_recall
+from ..training.distributed import broadcast_buffers
+from ..training.module import GAN, DivergedError
+from .features import evaluation_noise, score_key
 
 MIXTURE_MEASURE = "points"
 POLYGON_MEASURE = "polygons"

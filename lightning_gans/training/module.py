@@ -18,10 +18,10 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from ..registry import Registry
 from .distributed import average_gradients, average_tensor, reducer_disabled
 from .losses import JointLoss, LossHyperparameters, LossOutput, get_loss
 from .nets import PAPER_BACKBONE, build_networks
-from .registry import Registry
 
 # The same evaluation noise for every run, so sample grids of different trials are comparable.
 EVAL_NOISE_SEED = 2018

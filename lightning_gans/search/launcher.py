@@ -20,7 +20,7 @@ from jsonargparse.typing import PositiveInt
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 from .studies import StorageError, open_storage, redact, state_counts
 from .sweep import (
     DIVERGED_AT_ATTR,

@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .distributed import broadcast_buffers
-from .metrics.diagnostics import finite_or_expected
-from .metrics.features import FeatureExtractor
-from .metrics.scores import GenerativeScores, ReferenceStatistics
-from .module import GAN, DivergedError, prior_noise
+from ..metrics.diagnostics import finite_or_expected
+from ..metrics.features import FeatureExtractor
+from ..metrics.scores import GenerativeScores, ReferenceStatistics
+from ..training.distributed import broadcast_buffers
+from ..training.module import GAN, DivergedError, prior_noise
 
 # A different seed from the sample grid's, so the 64 pictured samples are not a subset of the scored ones.
 SCORE_NOISE_SEED = 2019

@@ -33,17 +33,17 @@ from jsonargparse.typing import PositiveFloat, PositiveInt
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from optuna.trial import TrialState
 
-from .data import DATASETS
-from .defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
-from .losses import LOSSES
-from .module import DivergedError, check_precision
-from .nets import BACKBONES
-from .objectives import direction, resolve_objective
-from .registry import UnknownNameError
-from .resources import CONFIGS
-from .runs import GANCLI, parsed_config, run
-from .schedule import EvaluationSchedule
-from .search import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
+from ..data import DATASETS
+from ..defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
+from ..evaluation.objectives import direction, resolve_objective
+from ..evaluation.schedule import EvaluationSchedule
+from ..registry import UnknownNameError
+from ..resources import CONFIGS
+from ..runs import GANCLI, parsed_config, run
+from ..training.losses import LOSSES
+from ..training.module import DivergedError, check_precision
+from ..training.nets import BACKBONES
+from .spaces import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
 from .studies import (
     EVALUATIONS_ATTR,
     Heartbeat,
