@@ -101,8 +101,8 @@ bias-check: $(STAMP)
 # BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 to measure packing trials on one GPU).
 bench: $(STAMP)
 	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
-		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts $(BENCH_PARTS)) \
-		$(if $(BENCH_WORKERS),--sweep-workers $(BENCH_WORKERS))
+		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts [$(BENCH_PARTS)]) \
+		$(if $(BENCH_WORKERS),--sweep_workers [$(BENCH_WORKERS)])
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

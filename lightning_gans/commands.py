@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import torch
+from jsonargparse import ArgumentParser
+from jsonargparse.typing import PositiveInt
 
 from .data import DATASETS, GANDataModule
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
@@ -21,13 +23,13 @@ PAPER_BIAS_FID = {"fashion_mnist": 2.60}
 
 
 def train_classifier_command(arguments: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="lightning-gans train-classifier",
         description="Train the domain classifier whose features score runs offline (FD, IS and KID in 'domain').",
     )
-    parser.add_argument("--data", required=True, choices=DOMAIN_DATASETS, help="the labelled dataset")
-    parser.add_argument("--data-dir", default=None, help="where the dataset lives (default: the usual lookup)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the tested setting)")
+    parser.add_argument("--data", required=True, type=Literal[tuple(DOMAIN_DATASETS)], help="the labelled dataset")
+    parser.add_argument("--data_dir", type=str | None, default=None, help="where the dataset lives (default: lookup)")
+    parser.add_argument("--epochs", type=PositiveInt | None, default=None, help="epochs (default: the tested setting)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     options = parser.parse_args(arguments)
@@ -44,17 +46,17 @@ def train_classifier_command(arguments: list[str]) -> int:
 
 
 def bias_check_command(arguments: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="lightning-gans bias-check",
         description="The paper's bias check: scores of real train images against real test images "
         "(a perfect generator's floor).",
     )
-    parser.add_argument("--data", default="fashion_mnist", choices=DATASETS.names())
-    parser.add_argument("--extractor", default="auto", choices=["auto", "inception", "domain"])
-    parser.add_argument("--samples", type=int, default=EVALUATION_SAMPLES)
-    parser.add_argument("--batch-size", type=int, default=EVALUATION_BATCH_SIZE)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--inception-weights", default=None)
+    parser.add_argument("--data", type=Literal[tuple(DATASETS.names())], default="fashion_mnist")
+    parser.add_argument("--extractor", type=Literal["auto", "inception", "domain"], default="auto")
+    parser.add_argument("--samples", type=PositiveInt, default=EVALUATION_SAMPLES)
+    parser.add_argument("--batch_size", type=PositiveInt, default=EVALUATION_BATCH_SIZE)
+    parser.add_argument("--data_dir", type=str | None, default=None)
+    parser.add_argument("--inception_weights", type=str | None, default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     options = parser.parse_args(arguments)
     name = default_extractor_name(options.inception_weights) if options.extractor == "auto" else options.extractor

@@ -224,7 +224,7 @@ def test_analysis_reads_an_exported_frame_and_keeps_going_past_a_notebook_with_n
     )
     output = tmp_path / "reports"
     result = subprocess.run(
-        [str(SCRIPT), "analysis", "--storage", str(export), "--output", str(output), "--notebook", "05_polygons"],
+        [str(SCRIPT), "analysis", "--storage", str(export), "--output", str(output), "--notebook", "[05_polygons]"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -236,7 +236,7 @@ def test_analysis_reads_an_exported_frame_and_keeps_going_past_a_notebook_with_n
 
 def test_analysis_rejects_unknown_notebooks_and_studies_before_running_any(storage, tmp_path):
     for arguments, message in (
-        (["--notebook", "06_nothing"], "unknown notebook '06_nothing'"),
+        (["--notebook", "[06_nothing]"], "unknown notebook '06_nothing'"),
         (["--study", "lsgan-*"], "no study matches 'lsgan-*'"),
     ):
         result = subprocess.run(

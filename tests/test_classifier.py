@@ -127,7 +127,7 @@ def test_a_missing_classifier_names_the_command_that_trains_it(tmp_path):
     with pytest.raises(ExtractorUnavailableError, match="lightning-gans train-classifier --data mnist") as error:
         load_domain_extractor("mnist", tmp_path)
     assert str(classifier_path("mnist", tmp_path)) in str(error.value)
-    with pytest.raises(ExtractorUnavailableError, match="train-classifier --data cifar10 --data-dir /data"):
+    with pytest.raises(ExtractorUnavailableError, match="train-classifier --data cifar10 --data_dir /data"):
         build_extractor("domain", "cifar10", data_dir="/data")
 
 

@@ -9,7 +9,6 @@ round-trips through CSV and Parquet, so a cluster's results can be analysed on a
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import math
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from jsonargparse import ArgumentParser
 from optuna.trial import FrozenTrial, TrialState
 
 from ..atomic import atomic_path
@@ -53,13 +53,13 @@ def load_frame(source: str | os.PathLike, studies: Sequence[str] | str | None = 
     return storage_frame(str(source), studies)
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: ArgumentParser) -> None:
     """--storage and --study, read by `load_frame(options.storage, options.study)` in every analysis command."""
     parser.add_argument(
         "--storage", default=DEFAULT_STORAGE, help="Optuna storage (journal file or URL) or exported .csv/.parquet"
     )
     parser.add_argument(
-        "--study", action="append", default=[], help="study name or shell pattern, repeatable, comma-separable"
+        "--study", type=str | None, default=None, help="study names or shell patterns, comma-separated (default: all)"
     )
 
 

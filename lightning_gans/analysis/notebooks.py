@@ -8,12 +8,12 @@ command exits non-zero at the end.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import nbformat
 import papermill
+from jsonargparse import ArgumentParser
 from nbconvert import HTMLExporter
 
 from ..resources import NOTEBOOKS
@@ -61,10 +61,15 @@ def render(executed: Path) -> Path:
 
 
 def analysis_command(arguments: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="lightning-gans analysis", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="lightning-gans analysis", description=__doc__.splitlines()[0])
     add_source_arguments(parser)
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="folder for notebooks, HTML, figures and tables")
-    parser.add_argument("--notebook", action="append", default=None, help="run only this notebook (its file stem)")
+    parser.add_argument(
+        "--notebook",
+        type=list[str] | None,
+        default=None,
+        help="run only these notebooks (file stems), e.g. [05_polygons]",
+    )
     options = parser.parse_args(arguments)
     try:
         notebooks = notebook_paths(options.notebook)

@@ -6,8 +6,9 @@ over SSH while a sweep runs, and `--export` to take the frame elsewhere as CSV o
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+from jsonargparse import ArgumentParser
 
 from ..search.studies import StorageError, redact
 from .frames import add_source_arguments, check_format, load_frame, per_trial, save_frame
@@ -16,9 +17,11 @@ from .tables import markdown, rerun_table, study_summary
 
 
 def report_command(arguments: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="lightning-gans report", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="lightning-gans report", description=__doc__.splitlines()[0])
     add_source_arguments(parser)
-    parser.add_argument("--export", default=None, help="also write the tidy frame (one row per evaluation) here")
+    parser.add_argument(
+        "--export", type=str | None, default=None, help="also write the tidy frame (one row per evaluation) here"
+    )
     options = parser.parse_args(arguments)
     try:
         if options.export:

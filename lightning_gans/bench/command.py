@@ -6,14 +6,15 @@ minutes of benchmarking that end in one.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from jsonargparse import ArgumentParser, Namespace
+from jsonargparse.typing import PositiveInt
 
 from ..data import GANDataModule
 from ..defaults import BATCH_SIZE, EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
@@ -27,65 +28,46 @@ from .training import DATASET, TrainingSettings, benchmark_training
 PARTS = ("training", "evaluation", "sweeps")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be an integer >= 1")
-    return value
+def names(registry_names: Sequence[str]) -> Any:
+    """A list type whose items must be among `registry_names`; jsonargparse names the bad item and the valid ones."""
+    return list[Literal[tuple(registry_names)]]
 
 
-def name_list(kind: str, valid: Sequence[str]) -> Callable[[str], list[str]]:
-    """A comma-separated list of names; an unknown one is refused with the valid names, as the registries do."""
-
-    def parse(text: str) -> list[str]:
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in names if name not in valid]
-        if unknown or not names:
-            shown = f"unknown {kind} {unknown[0]!r}" if unknown else f"no {kind} given"
-            raise argparse.ArgumentTypeError(f"{shown}; valid {kind} names: {', '.join(valid)}")
-        return names
-
-    return parse
-
-
-def positive_int_list(text: str) -> list[int]:
-    return [positive_int(part) for part in text.split(",")]
-
-
-def bench_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightning-gans bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", type=name_list("part", PARTS), default=list(PARTS), help="comma-separated")
-    parser.add_argument("--output", type=Path, default=Path("reports/bench.json"), help="the JSON file")
+def bench_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="lightning-gans bench",
+        description=__doc__.splitlines()[0],
+        epilog="Lists are YAML lists: --losses [wgan,ns_gan] --sweep_workers [1,2,4].",
+    )
+    parser.add_argument("--parts", type=names(PARTS), default=list(PARTS))
+    parser.add_argument("--output", type=str, default="reports/bench.json", help="the JSON file")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--threads", type=PositiveInt, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     training = parser.add_argument_group("training (Lightning module against a plain PyTorch loop)")
-    training.add_argument("--losses", type=name_list("loss", LOSSES.names()), default=LOSSES.names())
-    training.add_argument("--steps", type=positive_int, default=100, help="timed D steps per run")
+    training.add_argument("--losses", type=names(LOSSES.names()), default=LOSSES.names())
+    training.add_argument("--steps", type=PositiveInt, default=100, help="timed D steps per run")
     training.add_argument(
-        "--warmup", type=positive_int, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
+        "--warmup", type=PositiveInt, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
     )
-    training.add_argument("--repeats", type=positive_int, default=3, help="runs of each loop per loss (median)")
-    training.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    training.add_argument("--repeats", type=PositiveInt, default=3, help="runs of each loop per loss (median)")
+    training.add_argument("--batch_size", type=PositiveInt, default=BATCH_SIZE)
     evaluation = parser.add_argument_group("evaluation (one evaluation point of a run)")
     evaluation.add_argument(
         "--extractors",
-        type=name_list("feature extractor", EXTRACTORS.names()),
+        type=names(EXTRACTORS.names()),
         default=EXTRACTORS.names(),
         help="inception is skipped, with a note, when its weights are not on this machine",
     )
-    evaluation.add_argument("--eval-samples", type=positive_int, default=EVALUATION_SAMPLES)
-    evaluation.add_argument("--eval-batch-size", type=positive_int, default=EVALUATION_BATCH_SIZE)
-    evaluation.add_argument("--eval-repeats", type=positive_int, default=3)
+    evaluation.add_argument("--eval_samples", type=PositiveInt, default=EVALUATION_SAMPLES)
+    evaluation.add_argument("--eval_batch_size", type=PositiveInt, default=EVALUATION_BATCH_SIZE)
+    evaluation.add_argument("--eval_repeats", type=PositiveInt, default=3)
     sweeps = parser.add_argument_group("sweeps (real `lightning-gans sweep` processes)")
-    sweeps.add_argument("--sweep-loss", choices=LOSSES.names(), default="ns_gan")
-    sweeps.add_argument("--sweep-trials", type=positive_int, default=4)
-    sweeps.add_argument("--sweep-steps", type=positive_int, default=60, help="D steps per trial")
-    sweeps.add_argument("--sweep-eval-samples", type=positive_int, default=500)
-    sweeps.add_argument("--sweep-workers", type=positive_int_list, default=[1, 2], help="worker counts to compare")
+    sweeps.add_argument("--sweep_loss", type=Literal[tuple(LOSSES.names())], default="ns_gan")
+    sweeps.add_argument("--sweep_trials", type=PositiveInt, default=4)
+    sweeps.add_argument("--sweep_steps", type=PositiveInt, default=60, help="D steps per trial")
+    sweeps.add_argument("--sweep_eval_samples", type=PositiveInt, default=500)
+    sweeps.add_argument("--sweep_workers", type=list[PositiveInt], default=[1, 2], help="worker counts to compare")
     return parser
 
 
@@ -118,7 +100,7 @@ def print_loss(loss: str, result: dict[str, Any]) -> None:
     print(f"{loss}: plain {plain:.2f} D steps/s, lightning {lightning:.2f}, ratio {result['ratio']:.3f}", flush=True)
 
 
-def run_parts(options: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+def run_parts(options: Namespace, device: torch.device) -> dict[str, Any]:
     """The requested parts in order; each result goes into the record under its part's name."""
     record: dict[str, Any] = {}
     data = GANDataModule(DATASET, batch_size=options.batch_size, seed=options.seed)
@@ -151,11 +133,11 @@ def bench_command(arguments: list[str]) -> int:
     torch.set_num_threads(options.threads)
     record: dict[str, Any] = {
         "machine": machine_info(device, options.threads),
-        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()},
+        "settings": options.as_dict(),
     }
     with quiet_lightning():
         record.update(run_parts(options, device))
-    path = write_json(record, options.output)
+    path = write_json(record, Path(options.output))
     print(render(record))
     print(f"\nwrote {path}")
     return 0

@@ -219,7 +219,7 @@ def load_domain_extractor(
             f"labelled datasets: {', '.join(DOMAIN_DATASETS)}. Use the inception extractor for it."
         )
     path = classifier_path(dataset, cache_dir)
-    command = f"lightning-gans train-classifier --data {dataset}" + (f" --data-dir {data_dir}" if data_dir else "")
+    command = f"lightning-gans train-classifier --data {dataset}" + (f" --data_dir {data_dir}" if data_dir else "")
     if not path.is_file():
         raise ExtractorUnavailableError(f"no domain classifier for {dataset} at {path}; train it with `{command}`")
     try:
