@@ -178,7 +178,12 @@ def draw_number(trial: optuna.Trial | FrozenTrial) -> int:
 
 
 class Heartbeat:
-    """Stamps the trial every `interval` seconds from a background thread while the worker trains it."""
+    """Stamps the trial every `interval` seconds from a background thread while the worker trains it.
+
+    Optuna has a heartbeat of its own (`heartbeat_interval`, with `failed_trial_callback` to retry), but only for RDB
+    storages; a journal file, the default, needs the same guarantee. One mechanism for every storage (a user
+    attribute stamped here, read by `recover_orphans` under the claim lock) keeps the two paths from differing.
+    """
 
     def __init__(self, storage: StudyStorage, trial_id: int, interval: float) -> None:
         self._storage = storage
