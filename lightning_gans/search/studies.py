@@ -14,16 +14,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 DEFAULT_STORAGE = "runs/optuna.journal"
@@ -86,6 +89,7 @@ def open_storage(url: str | None = None) -> StudyStorage:
         if path.is_dir():
             raise StorageError(f"storage {url!r} is a directory; give a journal file path such as {DEFAULT_STORAGE}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(path)
         return StudyStorage(str(path), JournalStorage(JournalFileBackend(str(path))))
     if scheme not in RDB_SCHEMES:
         raise StorageError(
@@ -97,6 +101,60 @@ def open_storage(url: str | None = None) -> StudyStorage:
     except Exception as error:  # SQLAlchemy and driver errors come in many classes
         raise StorageError(f"cannot open storage {redact(url)}: {first_line(error)}") from error
     return StudyStorage(url, storage)
+
+
+def repair_torn_tail(path: Path) -> Path | None:
+    """Cuts a journal back to its last complete record if a crash tore its last line; returns where the rest went.
+
+    Optuna appends one JSON record per line. A process killed while writing leaves a line without its newline, and
+    every later record would be appended onto it, after which no command can read the journal. Under Optuna's own
+    write lock (so no live writer is mid-line), the bytes after the last newline are copied to `<journal>.torn-N`
+    and cut off; every complete record stays as it was.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as journal:
+            end = journal.seek(0, os.SEEK_END)
+            complete = last_newline_end(journal, end)
+            if complete == end:
+                return None
+            journal.seek(complete)
+            torn = journal.read()
+            kept = free_path(path, "torn")
+            kept.write_bytes(torn)
+            journal.truncate(complete)
+    finally:
+        lock.release()
+    print(
+        f"{path}: its last record was cut off by a crash ({len(torn)} bytes, kept in {kept}); "
+        f"the journal now ends at its last complete record",
+        file=sys.stderr,
+    )
+    return kept
+
+
+def last_newline_end(journal: BinaryIO, end: int, chunk: int = 1 << 16) -> int:
+    """The offset just after the last newline of an open file (0 if none), reading backwards from `end`."""
+    position = end
+    while position > 0:
+        start = max(0, position - chunk)
+        journal.seek(start)
+        index = journal.read(position - start).rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        position = start
+    return 0
+
+
+def free_path(path: Path, tag: str) -> Path:
+    """`<path>.<tag>-1`, or the first of -2, -3, ... that does not exist yet."""
+    number = 1
+    while (candidate := path.with_name(f"{path.name}.{tag}-{number}")).exists():
+        number += 1
+    return candidate
 
 
 def redact(url: str) -> str:
