@@ -146,6 +146,8 @@ class TrialProtocol:
     """The study's folder: its trials' folders and its workers' logs."""
     wandb: bool
     wandb_project: str
+    config: dict[str, Any]
+    """The shared trial config, flattened to dotted keys (`evaluation.samples`): what a study's trials train with."""
 
     @property
     def direction(self) -> str:
@@ -166,7 +168,66 @@ def trial_protocol(settings: SweepSettings) -> TrialProtocol:
         root=Path(config.run.root) / "sweeps" / settings.study_name,
         wandb=config.run.wandb,
         wandb_project=config.run.wandb_project,
+        config=flat(json.loads(json.dumps(config.as_dict(), default=str))),
     )
+
+
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as one level of dotted keys, the way `fit`'s flags name them."""
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            leaves |= flat(value, f"{prefix}{key}.")
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
+UNRESULTING = (
+    "config",
+    "run.",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "data.data_dir",
+    "data.num_workers",
+    "data.on_device",
+    "evaluation.batch_size",
+    "evaluation.inception_weights",
+)
+"""Trial config keys a continued study may change: where files go and what is logged, the devices, where the data is
+read from and how it is fed, the evaluation's batching. Everything else changes what a trial's score means."""
+
+
+def protocol_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between a study's record and the current settings, as "key: stored -> now" lines.
+
+    Keys only one side has (a record from an older version) are not compared.
+    """
+    differences = []
+    for key in sorted(stored.keys() & now.keys()):
+        if key == TRIAL_CONFIG_ATTR:
+            continue
+        if stored[key] != now[key]:
+            differences.append(f"{key}: {stored[key]!r} -> {now[key]!r}")
+    stored_config, config = stored.get(TRIAL_CONFIG_ATTR, {}), now.get(TRIAL_CONFIG_ATTR, {})
+    for key in sorted(stored_config.keys() & config.keys()):
+        if not key.startswith(UNRESULTING) and stored_config[key] != config[key]:
+            differences.append(f"{key}: {stored_config[key]!r} -> {config[key]!r}")
+    return differences
+
+
+def check_same_protocol(study: optuna.Study, record: dict[str, Any]) -> None:
+    """A study keeps the protocol it was created with: continuing it with other settings would mix two studies."""
+    differences = protocol_differences(study.user_attrs, json.loads(json.dumps(record)))
+    if differences:
+        raise ValueError(
+            f"study {study.study_name!r} was created with other settings ({'; '.join(differences)}); run it with "
+            "the settings it was created with, or start a new study with --study <new name>"
+        )
 
 
 def derived_seed(*parts: object) -> int:
@@ -216,8 +277,11 @@ def open_study(settings: SweepSettings, protocol: TrialProtocol, storage: StudyS
             direction=protocol.direction,
             load_if_exists=True,
         )
-        if not study.get_trials(deepcopy=False):
-            for key, value in study_record(settings, protocol).items():
+        record = study_record(settings, protocol)
+        if study.get_trials(deepcopy=False):
+            check_same_protocol(study, record)
+        else:
+            for key, value in record.items():
                 study.set_user_attr(key, value)
             study.enqueue_trial(
                 authors_trial_params(settings.loss, settings.space), user_attrs={"authors_setting": True}
@@ -239,9 +303,11 @@ def study_record(settings: SweepSettings, protocol: TrialProtocol) -> dict[str, 
         "sampler": settings.sampler,
         "seed": settings.seed,
         "precision": protocol.precision,
+        TRIAL_CONFIG_ATTR: protocol.config,
     }
 
 
+TRIAL_CONFIG_ATTR = "trial_config"
 DIVERGED_AT_ATTR = "diverged_at"
 RERUN_OF_ATTR = "rerun_of"
 DIVERGENCE_ATTR = "divergence"
@@ -486,8 +552,10 @@ def open_reruns(
             direction=protocol.direction,
             load_if_exists=True,
         )
-        if not study.get_trials(deepcopy=False):
-            record = {**study_record(settings, protocol), RERUN_OF_ATTR: source_name, "best_trial": best.number}
+        record = {**study_record(settings, protocol), RERUN_OF_ATTR: source_name, "best_trial": best.number}
+        if study.get_trials(deepcopy=False):
+            check_same_protocol(study, record)
+        else:
             for key, value in record.items():
                 study.set_user_attr(key, value)
             carried = {"authors_setting": True} if best.user_attrs.get("authors_setting") else {}
