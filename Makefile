@@ -27,6 +27,8 @@ REPORTS ?= reports
 known = $(notdir $(basename $(wildcard lightning_gans/configs/$(1)/*.yaml)))
 check_name = $(if $(wildcard lightning_gans/configs/$(1)/$(2).yaml),,$(error unknown $(3)=$(2); valid: $(call known,$(1))))
 
+# Recipes that take STORAGE are not echoed: a database URL may hold a password (the commands print it redacted;
+# better, keep it out of the URL with PGPASSWORD or ~/.pgpass: docs/sweeps.md).
 # A sweep's optional study flags, and the `fit` arguments it passes to every trial.
 study_flags = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(STUDY),--study $(STUDY)) $(if $(GPUS),--gpus $(GPUS))
 trial_flags = --evaluation.extractor=$(EXTRACTOR) --evaluation.objective=$(OBJECTIVE) \
@@ -64,27 +66,27 @@ train: $(STAMP)
 
 # The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
 sweep: $(STAMP)
-	$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
+	@$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
 		--workers $(WORKERS) --seed $(SEED) --sampler $(SAMPLER) $(study_flags) $(trial_flags) \
 		$(if $(TRIALS),--trials $(TRIALS))
 
 # The best setting of a sweep re-run with seeds 0..SEEDS-1, in the study <study>-reruns.
 reruns: $(STAMP)
-	$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
+	@$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
 		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) $(study_flags) $(trial_flags)
 
 # optuna-dashboard on the sweep storage, on this machine only.
 dashboard: $(STAMP)
-	$(BIN)/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(PORT)
 
 # The paper's figures and tables from any studies (STUDIES: names or patterns, comma-separated; default all):
 # the notebooks in lightning_gans/notebooks/ executed headless into REPORTS, with HTML, PNG/SVG figures and CSV tables.
 analysis: $(STAMP)
-	$(BIN)/lightning-gans analysis --storage $(STORAGE) --output $(REPORTS) $(if $(STUDIES),--study $(STUDIES))
+	@$(BIN)/lightning-gans analysis --storage $(STORAGE) --output $(REPORTS) $(if $(STUDIES),--study $(STUDIES))
 
 # The same summary as a table in the terminal.
 report: $(STAMP)
-	$(BIN)/lightning-gans report --storage $(STORAGE) $(if $(STUDIES),--study $(STUDIES))
+	@$(BIN)/lightning-gans report --storage $(STORAGE) $(if $(STUDIES),--study $(STUDIES))
 
 # The offline feature extractor (FD/IS/KID in 'domain' features); `make train` also trains it on first use.
 train-classifier: $(STAMP)

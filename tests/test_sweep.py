@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -290,7 +291,8 @@ def test_gpus_start_one_worker_per_device_with_its_visible_devices(tmp_path, qui
     run_sweep(storage, tmp_path, 2, 1, 4, "--gpus", "0,1")  # on a CPU machine the workers still train, on the CPU
     logs = tmp_path / "sweeps" / "wgan_gp-fashion_mnist-wide"
     for device in ("0", "1"):
-        assert f"(CUDA_VISIBLE_DEVICES={device}) joins" in (logs / f"worker-{device}-0.log").read_text()
+        (log,) = logs.glob(f"worker-{device}-0.*.log")  # named after this launcher too
+        assert f"(CUDA_VISIBLE_DEVICES={device}) joins" in log.read_text()
     assert_exact_study(load(storage), 2)
 
 
@@ -431,3 +433,38 @@ def test_unscored_values_survive_every_storage_a_sweep_can_use(tmp_path, kind):
     assert [trial.value for trial in reloaded.trials] == [math.inf, 12.5, -math.inf]
     assert reloaded.best_value == -math.inf and all(t.state == TrialState.COMPLETE for t in reloaded.trials)
     optuna.delete_study(study_name=name, storage=open_storage(url).storage)
+
+
+@needs_postgres
+def test_a_password_in_the_storage_url_is_never_printed_echoed_or_on_a_workers_command_line(tmp_path):
+    secret = "S3cret-do-not-print"
+    url = POSTGRES.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url  # the CI's server trusts local connections, so the password is accepted and unused
+    study = f"pw-{tmp_path.name}"
+    variables = ["LOSS=wgan", "DATASET=ring8", "STEPS=4", "EVAL_SAMPLES=200", "TRIALS=1", f"STUDY={study}"]
+    sweep = subprocess.Popen(
+        ["make", "-s", "sweep", *variables, f"STORAGE={url}"],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
+    workers_seen = set()
+    while sweep.poll() is None:
+        for process in Path("/proc").iterdir():
+            try:
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "sweep-worker" in command:
+                workers_seen.add(process.name)
+                assert secret not in command
+        time.sleep(0.05)
+    output = sweep.stdout.read()
+    assert sweep.returncode == 0, output[-3000:]
+    assert workers_seen, "no worker was seen running"
+    assert secret not in output and "postgresql://postgres:***@" in output
+    settings_file = Path(__file__).resolve().parents[1] / "runs" / "sweeps" / study / "sweep.yaml"
+    assert secret not in settings_file.read_text()
+    shutil.rmtree(settings_file.parent)
