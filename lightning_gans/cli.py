@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .commands import COMMANDS
+from .commands import COMMANDS, SUMMARIES
 from .plugins import load_plugins
 from .runs import run
 
@@ -16,9 +16,27 @@ def main() -> None:
     load_plugins()
 
     arguments = sys.argv[1:]
+    if not arguments or arguments[0] in ("-h", "--help"):
+        print(overview())
+        sys.exit(0)
     if arguments and arguments[0] in COMMANDS:
         sys.exit(COMMANDS[arguments[0]](arguments[1:]))
     sys.exit(1 if run().divergence is not None else 0)
+
+
+def overview() -> str:
+    width = max(map(len, SUMMARIES))
+    lines = [f"  {name:<{width}}  {summary}" for name, summary in SUMMARIES.items()]
+    return "\n".join(
+        [
+            "usage: lightning-gans COMMAND [ARGUMENTS]",
+            "",
+            "commands:",
+            *lines,
+            "",
+            "lightning-gans COMMAND --help: its arguments",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -124,6 +124,18 @@ def bench_command(arguments: list[str]) -> int:
     return run_bench(arguments)
 
 
+SUMMARIES = {
+    "fit": "train one GAN from a config (LightningCLI: --config, --model.*, --data.*, --trainer.*, ...)",
+    "sweep": "the paper's search for one loss: an Optuna study, run by worker processes",
+    "reruns": "the best setting of a study re-run over seeds, in a study of its own",
+    "report": "each study's summary and the rerun table, in the terminal",
+    "analysis": "the analysis notebooks executed into figures, tables and HTML",
+    "train-classifier": "train the domain classifier whose features score runs offline",
+    "bias-check": "the paper's bias check: real train images scored against real test images",
+    "bench": "training, evaluation and sweep throughput, as tables and JSON",
+}
+"""One line per user command, for `lightning-gans --help` (sweep-worker is the launcher's, not a user's)."""
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,

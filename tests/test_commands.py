@@ -48,6 +48,19 @@ def test_bias_check_rejects_an_unknown_dataset(capsys):
     )
 
 
+def test_help_lists_every_user_command_with_a_line():
+    script = Path(sys.executable).with_name("lightning-gans")
+    for flag in ("--help", "-h"):
+        result = subprocess.run([str(script), flag], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0
+        listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+        expected = ["fit", "sweep", "reruns", "report", "analysis", "train-classifier", "bias-check", "bench"]
+        assert listed == expected
+    for command in expected[1:]:
+        result = subprocess.run([str(script), command, "--help"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and f"lightning-gans {command}" in result.stdout, command
+
+
 def test_console_script_dispatches_the_commands():
     script = Path(sys.executable).with_name("lightning-gans")
     result = subprocess.run([str(script), "train-classifier", "--help"], capture_output=True, text=True, timeout=120)

@@ -9,6 +9,7 @@ includes every machine's work.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -173,6 +174,7 @@ def start_workers(
     devices = gpus or [None]
     # CPU workers share the cores instead of each starting one thread per core.
     cpu_threads = str(max(1, (os.cpu_count() or 1) // per_device))
+    launcher = f"{socket.gethostname()}-{os.getpid()}"  # two launchers of one study never share a log
     workers = []
     for device in devices:
         for index in range(per_device):
@@ -181,7 +183,7 @@ def start_workers(
                 env["CUDA_VISIBLE_DEVICES"] = device
             else:
                 env.setdefault("OMP_NUM_THREADS", cpu_threads)
-            log = root / f"worker-{device if device is not None else 'cpu'}-{index}.log"
+            log = root / f"worker-{device if device is not None else 'cpu'}-{index}.{launcher}.log"
             handle = open(log, "a")  # noqa: SIM115 (kept open for the child's lifetime)
             command = [sys.executable, "-m", "lightning_gans.cli", "sweep-worker", str(settings_file)]
             workers.append((subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT), log))
