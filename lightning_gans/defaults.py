@@ -38,5 +38,9 @@ Inception-sized images are already a full batch."""
 HEARTBEAT_SECONDS = 10.0
 """How often a sweep worker stamps the trial it is running."""
 
+MAX_ATTEMPTS = 3
+"""How many times a sweep trial is tried (a worker that died, an exception) before it stays FAIL; interruptions by a
+signal (Ctrl-C, SIGTERM) are not counted."""
+
 GRACE_SECONDS = 60.0
 """Heartbeat age after which a running trial counts as orphaned (its worker died) and is retried."""

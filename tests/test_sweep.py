@@ -309,7 +309,7 @@ def test_an_orphan_killed_before_sampling_keeps_its_enqueued_setting(tmp_path):
     assert [o.number for o in orphans] == [0]
     retry = study.get_trials(states=(TrialState.WAITING,))[0]
     assert retry.system_attrs["fixed_params"] == {"lr": 5e-5}
-    assert retry.user_attrs == {"authors_setting": True, "retry_of": 0, "draws_of": 0}
+    assert retry.user_attrs == {"authors_setting": True, "retry_of": 0, "draws_of": 0, "attempt": 2}
     assert study.trials[0].state == TrialState.FAIL
 
 
@@ -468,3 +468,23 @@ def test_a_password_in_the_storage_url_is_never_printed_echoed_or_on_a_workers_c
     settings_file = Path(__file__).resolve().parents[1] / "runs" / "sweeps" / study / "sweep.yaml"
     assert secret not in settings_file.read_text()
     shutil.rmtree(settings_file.parent)
+
+
+def test_an_orphan_is_retried_until_its_attempts_run_out(tmp_path):
+    from lightning_gans.search.studies import HEARTBEAT_ATTR, recover_orphans
+
+    storage = open_storage(str(tmp_path / "optuna.journal"))
+    study = optuna.create_study(study_name="s", storage=storage.storage)
+    study.enqueue_trial({"lr": 5e-5})
+    for attempt in (1, 2, 3):  # each time the worker dies, say killed for running out of memory
+        trial = study.ask()
+        assert trial.user_attrs.get("attempt", 1) == attempt and trial.params == {} and trial.number == attempt - 1
+        storage.storage.set_trial_user_attr(trial._trial_id, HEARTBEAT_ATTR, 0.0)
+        with storage.claim_lock("s"):
+            recover_orphans(study, storage, grace_seconds=60)
+    states = [trial.state for trial in study.trials]
+    assert states == [TrialState.FAIL] * 3  # the third death is the last: nothing waits
+    assert (
+        study.trials[2].user_attrs["fail_reason"]
+        == "no heartbeat for 60 s: its worker died; attempt 3 of 3: not retried"
+    )

@@ -30,3 +30,13 @@ DATASETS.register(
         evaluators=("mixture",),
     ),
 )
+
+
+def broken_discriminator_loss(*arguments: object) -> None:
+    raise RuntimeError("the toy loss breaks on purpose")
+
+
+# A loss whose every trial fails the same way: what the sweep's retry rule must not retry for ever.
+LOSSES.register(
+    "broken_gan", replace(LOSSES.get("ns_gan"), name="broken_gan", discriminator_loss=broken_discriminator_loss)
+)

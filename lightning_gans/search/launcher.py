@@ -9,6 +9,7 @@ includes every machine's work.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from .sweep import (
     DIVERGED_AT_ATTR,
     RERUN_OF_ATTR,
     RUN_GROUPS,
+    Interrupted,
     SweepSettings,
     TrialProtocol,
     open_reruns,
@@ -36,6 +38,8 @@ from .sweep import (
 )
 
 POLL_SECONDS = 2.0
+STOP_SECONDS = 60.0
+"""How long an interrupted launcher waits for a worker to record its trial before killing it."""
 STORAGE_VARIABLE = "LIGHTNING_GANS_STORAGE"
 """How a worker learns the storage URL: the environment, not its command line, where `ps` would show a password."""
 SETTINGS_FILE = "sweep.yaml"
@@ -191,15 +195,25 @@ def start_workers(
 
 
 def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, Path]]) -> int:
-    """A sweep-level progress bar (complete trials in the storage, with ETA) until every worker has exited."""
+    """A sweep-level progress bar (complete trials in the storage, with ETA) until every worker has exited.
+
+    Ctrl-C or SIGTERM to the launcher is passed on to its workers, which fail their trials as interrupted and enqueue
+    them again; the launcher waits for them and exits with status 130, so no worker is left claiming trials.
+    """
     counts = state_counts(study)
-    with tqdm(total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial") as bar:
-        while any(process.poll() is None for process, _ in workers):
-            time.sleep(POLL_SECONDS)
-            counts = state_counts(study)
-            bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
-            bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
-            bar.refresh()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt
+    try:
+        with tqdm(
+            total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial"
+        ) as bar:
+            while any(process.poll() is None for process, _ in workers):
+                time.sleep(POLL_SECONDS)
+                counts = state_counts(study)
+                bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
+                bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
+                bar.refresh()
+    except KeyboardInterrupt:
+        return stop_workers(study, settings, workers)
     failed = [(process.returncode, log) for process, log in workers if process.returncode != 0]
     for code, log in failed:
         print(f"a worker exited with status {code}; its log: {log}", file=sys.stderr)
@@ -212,9 +226,33 @@ def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, 
     return 1 if failed else 0
 
 
+def stop_workers(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, Path]]) -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not leave workers behind
+    running = [process for process, _ in workers if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGINT)
+    for process in running:
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its trial becomes an orphan, retried once its heartbeat is stale
+            process.wait()
+    counts = state_counts(study)
+    print(
+        f"interrupted: {len(running)} workers stopped; study {settings.study_name!r} has {counts[TrialState.COMPLETE]} "
+        f"complete trials, {counts[TrialState.WAITING]} waiting to be (re)tried by the next run of the same command",
+        file=sys.stderr,
+    )
+    return 130
+
+
 def sweep_worker_command(arguments: list[str]) -> int:
     """Internal: one worker process (started by `sweep`), given the settings file the launcher wrote."""
     config = worker_parser().parse_path(arguments[0])
     config.storage = os.environ[STORAGE_VARIABLE]
-    run_worker(settings_from(config))
+    try:
+        run_worker(settings_from(config))
+    except Interrupted as interruption:
+        return 128 + interruption.signum  # the shell's status for "killed by this signal"
     return 0

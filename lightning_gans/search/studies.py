@@ -29,6 +29,8 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
+from ..defaults import MAX_ATTEMPTS
+
 DEFAULT_STORAGE = "runs/optuna.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql")
 HEARTBEAT_ATTR = "heartbeat"
@@ -36,6 +38,10 @@ EVALUATIONS_ATTR = "evaluations"
 """Every evaluation's scores of a trial, a list of {"step": ..., "eval/...": ...}, rewritten after each one."""
 # What a retried trial keeps of the orphan: how its parameters were chosen and, for reruns, its seed.
 CARRIED_ATTRS = ("authors_setting", "rerun_seed")
+ATTEMPT_ATTR = "attempt"
+"""On a retry: which counted attempt at the trial this is (the first attempt has no attribute)."""
+FAILURE_ATTR = "previous_failure"
+"""On a retry after an exception: the exception's type and first line, to tell a failure that repeats."""
 DRAWS_OF_ATTR = "draws_of"
 """On a retry: the number of the first trial of its line, whose random draws and seed the retry takes."""
 
@@ -214,16 +220,44 @@ def recover_orphans(study: optuna.Study, storage: StudyStorage, grace_seconds: f
         if now - float(trial.user_attrs.get(HEARTBEAT_ATTR, 0.0)) > grace_seconds
     ]
     for trial in orphans:
-        storage.storage.set_trial_user_attr(
-            trial._trial_id, "fail_reason", f"no heartbeat for {grace_seconds:.0f} s: its worker died"
-        )
-        storage.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        retry_attrs = {key: value for key, value in trial.user_attrs.items() if key in CARRIED_ATTRS}
-        # An orphan killed before it sampled still has the parameters it was enqueued with (authors' setting, reruns).
-        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        retry_attrs |= {"retry_of": trial.number, DRAWS_OF_ATTR: draw_number(trial)}
-        study.enqueue_trial(params, user_attrs=retry_attrs)
+        fail_and_retry(study, storage, trial, f"no heartbeat for {grace_seconds:.0f} s: its worker died", failure=None)
     return orphans
+
+
+def fail_and_retry(
+    study: optuna.Study,
+    storage: StudyStorage,
+    trial: FrozenTrial,
+    reason: str,
+    failure: str | None,
+    counted: bool = True,
+) -> bool:
+    """Marks `trial` FAIL with `reason` and, unless the retry rules say no, enqueues the same trial again.
+
+    The retry has the same parameters (an orphan killed before it sampled still has the ones it was enqueued with),
+    draws whatever the trial had not drawn yet with its original's number, and keeps how it was chosen (authors'
+    setting, rerun seed). Rules: a trial that failed with `failure` (an exception's type and first line) after its
+    previous attempt failed the same way stays FAIL, since the same parameters, seed and code fail the same way
+    again; a counted attempt beyond MAX_ATTEMPTS stays FAIL (a trial that kills its worker each time, say by running
+    out of memory). Interruptions by a signal are not `counted`. Call under the claim lock. Returns whether it
+    was retried.
+    """
+    attempt = trial.user_attrs.get(ATTEMPT_ATTR, 1)
+    if failure is not None and trial.user_attrs.get(FAILURE_ATTR) == failure:
+        reason += "; it failed the same way on its previous attempt, so it is the trial's own failure: not retried"
+    elif counted and attempt >= MAX_ATTEMPTS:
+        reason += f"; attempt {attempt} of {MAX_ATTEMPTS}: not retried"
+    storage.storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+    storage.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    if reason.endswith("not retried"):
+        return False
+    retry_attrs = {key: value for key, value in trial.user_attrs.items() if key in CARRIED_ATTRS}
+    retry_attrs |= {"retry_of": trial.number, DRAWS_OF_ATTR: draw_number(trial), ATTEMPT_ATTR: attempt + int(counted)}
+    if failure is not None:
+        retry_attrs[FAILURE_ATTR] = failure
+    params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    study.enqueue_trial(params, user_attrs=retry_attrs)
+    return True
 
 
 def draw_number(trial: optuna.Trial | FrozenTrial) -> int:

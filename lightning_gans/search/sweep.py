@@ -20,8 +20,10 @@ import hashlib
 import json
 import math
 import os
+import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -50,6 +52,8 @@ from .studies import (
     StudyStorage,
     claim_trial,
     draw_number,
+    fail_and_retry,
+    first_line,
     open_storage,
     state_counts,
 )
@@ -482,11 +486,52 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
     return schedule.best_score
 
 
+class Interrupted(BaseException):
+    """The worker was told to stop (SIGINT, SIGTERM): not a failure of the trial it was running.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGINT and SIGTERM stop a worker cleanly: mid-trial they raise Interrupted, between trials the loop ends.
+
+    Lightning turns Ctrl-C into SystemExit(1) and SIGTERM into SIGTERMException; raising our own exception from the
+    handler (Lightning calls the handler it found before its own) keeps what happened, so the trial is recorded as
+    interrupted and retried rather than as an error.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.training = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = self.received or signum
+        if self.training:
+            self.training = False
+            raise Interrupted(signum)
+
+    @staticmethod
+    def ignore() -> None:
+        """Further signals wait: recording the interrupted trial must finish."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def run_worker(settings: SweepSettings) -> int:
     """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran.
 
-    In a rerun study (see `open_reruns`) every trial was enqueued up front, and the worker runs only those.
+    In a rerun study (see `open_reruns`) every trial was enqueued up front, and the worker runs only those. SIGINT or
+    SIGTERM stop it: a trial it was running is failed as interrupted and retried with the same parameters by the
+    next worker that claims one (see `tell`).
     """
+    signals = StopSignals()
     protocol = trial_protocol(settings)
     storage = open_storage(settings.storage)
     study = open_study(settings, protocol, storage)
@@ -497,7 +542,7 @@ def run_worker(settings: SweepSettings) -> int:
         flush=True,
     )
     ran = 0
-    while True:
+    while signals.received is None:
         trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
         if trial is None:
             counts = state_counts(study)
@@ -507,22 +552,45 @@ def run_worker(settings: SweepSettings) -> int:
             continue
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         with Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds):
-            tell(study, trial, settings, protocol)
+            tell(study, storage, trial, lambda trial: run_trial(trial, settings, protocol), signals)
         ran += 1
+    raise Interrupted(signals.received)
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, settings: SweepSettings, protocol: TrialProtocol) -> None:
-    """Runs one trial and records its outcome: a value (divergence too) or PRUNED; other errors stop the worker."""
+def tell(
+    study: optuna.Study,
+    storage: StudyStorage,
+    trial: optuna.Trial,
+    train: Callable[[optuna.Trial], float],
+    signals: StopSignals,
+) -> None:
+    """Runs one trial and records its outcome: a value (divergence too), PRUNED, or FAIL and a retry.
+
+    An interruption (Interrupted) or an exception fails the trial with a reason a person can read and enqueues it
+    again with the same parameters, under the retry rules of `studies.fail_and_retry`; then the worker stops, as
+    before (an error that repeats stays FAIL when the retry meets it again).
+    """
+    signals.training = True
     try:
-        value = run_trial(trial, settings, protocol)
+        value = train(trial)
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
+    except Interrupted as interruption:
+        signals.ignore()
+        reason = f"interrupted by {interruption} before it finished; retried with the same parameters"
+        with storage.claim_lock(study.study_name):
+            fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), reason, None, counted=False)
+        raise
     except BaseException as error:
-        trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}")
-        study.tell(trial, state=TrialState.FAIL)
+        signals.training = False  # a signal now waits for the worker loop, not this bookkeeping
+        failure = f"{type(error).__name__}: {first_line(error)}"
+        with storage.claim_lock(study.study_name):
+            fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), failure, failure)
         raise
     else:
         study.tell(trial, value)
+    finally:
+        signals.training = False
 
 
 def wait_for_running_trials(settings: SweepSettings) -> None:
