@@ -89,10 +89,10 @@ def test_nan_loss_stops_the_run_naming_the_exact_step(tmp_path, check_every):
     assert model.d_step == {1: 4, 5: 5}[check_every]
 
 
-def train_with_checkpoints(root, steps, every, loss, ckpt_path=None, **model_kwargs):
+def train_with_checkpoints(root, steps, every, loss, ckpt_path=None, keep_step_checkpoints=False, **model_kwargs):
     pl.seed_everything(0)
     model = ring8_gan(loss=loss, steps=steps, **model_kwargs)
-    schedule = EvaluationSchedule(every_n_steps=every)
+    schedule = EvaluationSchedule(every_n_steps=every, keep_step_checkpoints=keep_step_checkpoints)
     trainer = make_trainer(root, schedule)
     trainer.fit(model, datamodule=GANDataModule("ring8"), ckpt_path=ckpt_path)
     return model, trainer
@@ -121,18 +121,14 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, loss, n_disc):
 
 
 def test_evaluation_points_write_grids_and_checkpoints(tmp_path):
-    train_with_checkpoints(tmp_path, 10, 4, "ns_gan")
+    train_with_checkpoints(tmp_path, 10, 4, "ns_gan", keep_step_checkpoints=True)
     run = tmp_path / "run" / "version_0"
-    assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step-00000004.png",
-        "step-00000008.png",
-        "step-00000010.png",
-    ]
+    # Step 8 is closer than 4 steps to the end: merged into step 10.
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000004.png", "step-00000010.png"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "best.ckpt",  # ring8 runs are scored by the modes they cover
         "last.ckpt",
         "step-00000004.ckpt",
-        "step-00000008.ckpt",
         "step-00000010.ckpt",
     ]
     with Image.open(run / "samples" / "step-00000010.png") as picture:
@@ -144,7 +140,16 @@ def test_evaluation_points_write_grids_and_checkpoints(tmp_path):
 
 @pytest.mark.parametrize(
     ("step", "every", "last", "expected"),
-    [(0, 4, 10, False), (4, 4, 10, True), (5, 4, 10, False), (10, 4, 10, True)],
+    [
+        (0, 4, 10, False),
+        (4, 4, 10, True),
+        (5, 4, 10, False),
+        (8, 4, 10, False),  # 2 steps before the end: merged into it
+        (10, 4, 10, True),
+        (8, 4, 12, True),  # exactly one interval before the end: kept
+        (15_624, 3_906, 15_625, False),
+        (11_718, 3_906, 15_625, True),
+    ],
 )
 def test_evaluation_steps(step, every, last, expected):
     assert is_evaluation_step(step, every, last) is expected
