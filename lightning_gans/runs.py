@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from .data import DATASETS, GANDataModule
 from .defaults import TRAINER_DEFAULTS
 from .evaluation.schedule import EvaluationSchedule, run_directory
+from .inputs import check_config_file, check_resumable, config_files
 from .training.module import GAN, DivergedError
 from .training.progress import StepProgressBar
 
@@ -69,8 +70,29 @@ class GANCLI(LightningCLI):
 
         LightningCLI would overwrite the parsed model arguments with the hyperparameters stored in `--ckpt_path`,
         which silently undoes `--model.steps` when a finished run is extended. A resume here passes the run's own
-        saved config.yaml, so nothing is lost by skipping that merge.
+        saved config.yaml, so nothing is lost by skipping that merge. The checkpoint itself is checked instead: it
+        must be a checkpoint of this run's loss and backbone.
         """
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        if config.get("ckpt_path"):
+            spec = DATASETS.get(config.data.name) if config.data.name in DATASETS else None
+            backbone = config.model.backbone or (spec.backbone if spec else None)
+            try:
+                check_resumable(config.ckpt_path, config.model.loss, backbone)
+            except ValueError as error:
+                self.parser.error(str(error))
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Config files are read as YAML first, so a wrong file is named (jsonargparse would show a traceback)."""
+        arguments = sys.argv[1:] if args is None else args
+        if isinstance(arguments, list | tuple):
+            for path in config_files(arguments):
+                try:
+                    check_config_file(path)
+                except ValueError as error:
+                    parser.error(str(error))
+        super().parse_arguments(parser, args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Adds the step-counting progress bar and the run's loggers, unless the trainer config or kwargs set them."""

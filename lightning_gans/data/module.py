@@ -73,6 +73,12 @@ class GANDataModule(pl.LightningDataModule):
                 f"leave it at its default {list(DEFAULT_SIDES)}"
             )
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        if self.data_dir is not None and not self.data_dir.is_dir():
+            # Looking elsewhere would train on whatever copy is found instead of the one asked for.
+            raise ValueError(
+                f"data_dir {data_dir!r} is not a directory; point it at the folder that holds the dataset, or leave "
+                "it out for the usual lookup ($LIGHTNING_GANS_DATA, the system copy, the cache)"
+            )
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers

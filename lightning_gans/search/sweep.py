@@ -114,6 +114,11 @@ class SweepSettings:
         for name, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
             if getattr(self, name) not in allowed:
                 raise UnknownNameError(f"unknown {name} {getattr(self, name)!r}; valid {name}s: {', '.join(allowed)}")
+        if self.grace_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"grace_seconds={self.grace_seconds:g} is too short for heartbeat_seconds={self.heartbeat_seconds:g}: "
+                "a healthy trial's heartbeat is up to one interval old, so the grace must be at least two intervals"
+            )
         object.__setattr__(self, "trial", tuple(self.trial))  # a list from a parsed file
         searched = {f"--model.{parameter.name}" for parameter in search_space(self.loss, self.space)}
         for argument in self.trial:
