@@ -119,8 +119,13 @@ class GANCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """A run that names no backbone trains its dataset's (the registry entry's), e.g. the MLP pair on points."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.model.backbone is None and config.data.name in DATASETS:
-            config.model.backbone = DATASETS.get(config.data.name).backbone
+        if config.data.name in DATASETS:
+            spec = DATASETS.get(config.data.name)
+            config.model.backbone = config.model.backbone or spec.backbone
+            try:
+                spec.check_evaluation_samples(config.evaluation.samples)
+            except ValueError as error:
+                self.parser.error(str(error))
 
     def instantiate_classes(self) -> None:
         try:
@@ -146,6 +151,9 @@ class ParsedRun(GANCLI):
 
     def _set_seed(self) -> None:
         """No global seed is set: nothing will be drawn."""
+
+    def before_instantiate_classes(self) -> None:
+        """The caller resolves and checks what it reads (search/sweep.py: trial_protocol)."""
 
     def instantiate_classes(self) -> None:
         """Nothing is built: the caller wants the config only."""

@@ -71,3 +71,15 @@ def test_a_grace_period_shorter_than_two_heartbeats_is_refused():
     with pytest.raises(ValueError, match="grace_seconds=15 is too short for heartbeat_seconds=10"):
         SweepSettings(loss="wgan", heartbeat_seconds=10, grace_seconds=15)
     SweepSettings(loss="wgan", heartbeat_seconds=10, grace_seconds=20)
+
+
+def test_more_evaluation_samples_than_test_images_fail_before_anything_starts(tmp_path):
+    message = "evaluation samples 20000 is more than the 10,000 test images of fashion_mnist"
+    assert_refused(fit("--evaluation.samples", "20000", cwd=tmp_path), message)
+    storage = tmp_path / "optuna.journal"
+    sweep = subprocess.run(
+        [str(SCRIPT), "sweep", "--loss", "wgan", "--storage", str(storage), "--evaluation.samples=20000"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert_refused(sweep, message)
+    assert not storage.exists() or storage.stat().st_size == 0  # no study, so no trial 0 burned as FAIL

@@ -45,6 +45,17 @@ class DatasetSpec:
     objective: str = "fd"
     backbone: str = PAPER_BACKBONE
     evaluators: tuple[str, ...] = ("features",)
+    test_size: int | None = 10_000
+    """Images in the test split, which FD scores samples against: an evaluation cannot use more (None: unknown
+    until the split is read)."""
+
+    def check_evaluation_samples(self, samples: int) -> None:
+        """Fails now, not in a run's first evaluation, when `samples` exceeds what the scores compare against."""
+        if "features" in self.evaluators and self.test_size is not None and samples > self.test_size:
+            raise ValueError(
+                f"evaluation samples {samples} is more than the {self.test_size:,} test images of {self.name} that "
+                f"the scores compare against; use at most {self.test_size}"
+            )
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -54,7 +65,7 @@ for _spec in (
     DatasetSpec("mnist", (1, 28, 28), 15_625, 3_906, ("train", "test"), load_mnist, "MNIST"),
     DatasetSpec("fashion_mnist", (1, 28, 28), 15_625, 3_906, ("train", "test"), load_fashion_mnist, "Fashion-MNIST"),
     DatasetSpec("cifar10", (3, 32, 32), 78_125, 3_906, ("train", "test"), load_cifar10, "CIFAR-10"),
-    DatasetSpec("celeba", (3, 64, 64), 101_250, 12_656, ("train", "test"), load_celeba, "CelebA"),
+    DatasetSpec("celeba", (3, 64, 64), 101_250, 12_656, ("train", "test"), load_celeba, "CelebA", test_size=19_962),
     # The synthetic sets have a known truth, so runs there are judged by it (polygon F1, mixture modes covered).
     DatasetSpec(
         "polygons",

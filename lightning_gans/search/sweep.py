@@ -170,6 +170,7 @@ def trial_protocol(settings: SweepSettings) -> TrialProtocol:
     config = parsed_config(shared_trial_arguments(settings))
     spec = DATASETS.get(settings.dataset)
     check_precision(str(config.trainer.precision or "32-true"))
+    spec.check_evaluation_samples(config.evaluation.samples)
     return TrialProtocol(
         steps=config.model.steps or spec.paper_steps,
         eval_every=config.evaluation.every_n_steps or spec.paper_eval_every,
