@@ -21,7 +21,8 @@ def main() -> None:
         sys.exit(0)
     if arguments and arguments[0] in COMMANDS:
         sys.exit(COMMANDS[arguments[0]](arguments[1:]))
-    sys.exit(1 if run().divergence is not None else 0)
+    cli = run()
+    sys.exit(2 if cli.refusal is not None else 1 if cli.divergence is not None else 0)
 
 
 def overview() -> str:

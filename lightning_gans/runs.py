@@ -10,6 +10,7 @@ is taken, and a bad one is reported as a usage error that lists the valid names.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import DATASETS, GANDataModule
+from .data.errors import DatasetFileError, DatasetNotFoundError
 from .defaults import TRAINER_DEFAULTS
 from .evaluation.schedule import EvaluationSchedule, run_directory
 from .inputs import check_config_file, check_resumable, config_files
+from .metrics.features import ExtractorUnavailableError
 from .training.module import GAN, DivergedError
 from .training.progress import StepProgressBar
 
@@ -58,6 +61,8 @@ class RunOptions:
 class GANCLI(LightningCLI):
     divergence: DivergedError | None = None
     """Set when `fit` stopped at a non-finite loss or sample; main() then exits with status 1."""
+    refusal: str | None = None
+    """Set when `fit` could not start (no data, no extractor); main() then exits with status 2."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
@@ -115,6 +120,10 @@ class GANCLI(LightningCLI):
         except DivergedError as divergence:
             self.divergence = divergence
             print(f"training stopped: {divergence}; {kept_after_divergence(self.trainer)}", file=sys.stderr)
+        except CANNOT_START as error:  # what the user must fix: where the data is, which extractor can run
+            self.refusal = str(error)
+            discard_failed_start(self.trainer)
+            print(f"cannot start: {error}", file=sys.stderr)
 
     def before_instantiate_classes(self) -> None:
         """A run that names no backbone trains its dataset's (the registry entry's), e.g. the MLP pair on points."""
@@ -132,6 +141,27 @@ class GANCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as error:  # unknown names and out-of-range values, raised by the constructors
             self.parser.error(str(error))
+
+
+CANNOT_START = (DatasetNotFoundError, DatasetFileError, ExtractorUnavailableError)
+
+
+def discard_failed_start(trainer: Trainer) -> None:
+    """A run that failed before its first step leaves nothing behind: not its version folder, not a W&B run.
+
+    Only a CSV logger's `version_N` folder without checkpoints is removed, so nothing a user made is touched.
+    """
+    if trainer.global_step > 0:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            wandb_run = Path(logger.experiment.dir).parent
+            logger.experiment.finish()
+            shutil.rmtree(wandb_run, ignore_errors=True)
+    for logger in trainer.loggers:
+        version = Path(logger.log_dir) if isinstance(logger, CSVLogger) else None
+        if version and version.name.startswith("version_") and not list(version.rglob("*.ckpt")):
+            shutil.rmtree(version, ignore_errors=True)
 
 
 def kept_after_divergence(trainer: Trainer) -> str:

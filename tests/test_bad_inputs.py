@@ -83,3 +83,14 @@ def test_more_evaluation_samples_than_test_images_fail_before_anything_starts(tm
     )  # fmt: skip
     assert_refused(sweep, message)
     assert not storage.exists() or storage.stat().st_size == 0  # no study, so no trial 0 burned as FAIL
+
+
+def test_a_missing_dataset_is_one_line_and_leaves_no_run_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached copy of CIFAR-10 anywhere
+    monkeypatch.delenv("LIGHTNING_GANS_DATA", raising=False)
+    result = fit(
+        "--data.name", "cifar10", "--data.download", "false", "--model.steps", "2", "--run.wandb", "true", cwd=tmp_path
+    )  # fmt: skip
+    assert_refused(result, "cannot start: cifar10 not found.")
+    assert "allow the download (--data.download true)" in result.stderr
+    assert not list(tmp_path.rglob("version_*")) and not list(tmp_path.rglob("offline-run-*"))
