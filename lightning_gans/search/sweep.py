@@ -398,8 +398,6 @@ TRIAL_DEFAULTS = (
     "--trainer.devices=1",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
-    # best.ckpt and last.ckpt are what a trial needs; one more per evaluation is ~160 MB x 5 x 100 trials.
-    "--evaluation.keep_step_checkpoints=false",
 )
 """What a sweep trial does unlike `fit` by default: one device per worker, no per-step output in a worker's log."""
 
