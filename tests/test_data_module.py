@@ -56,7 +56,7 @@ def test_registry_holds_the_papers_datasets():
 
 @pytest.mark.parametrize("name", list(SPECS))
 def test_properties_come_from_the_spec_without_loading(name, tmp_path):
-    module = GANDataModule(name, data_dir=str(tmp_path / "does-not-exist"), download=False)
+    module = GANDataModule(name, data_dir=str(tmp_path), download=False)  # empty: loading now would fail
     assert (module.sample_shape, module.paper_steps) == SPECS[name][:2]
 
 
@@ -92,8 +92,9 @@ def test_other_datasets_refuse_polygon_sides():
 
 
 def test_nothing_is_loaded_until_setup(tmp_path):
-    module = GANDataModule("mnist", data_dir=str(tmp_path / "bogus"), download=False)
-    with pytest.raises(DatasetNotFoundError, match="bogus"):
+    (tmp_path / "empty").mkdir()
+    module = GANDataModule("mnist", data_dir=str(tmp_path / "empty"), download=False)
+    with pytest.raises(DatasetNotFoundError, match="empty"):
         module.setup("fit")
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -151,10 +152,10 @@ def test_a_killed_worker_is_recovered_and_its_trial_retried(tmp_path, quick_doma
 
 @needs_postgres
 def test_postgres_storage_concurrent_workers_and_kill(tmp_path, quick_domain_classifier):
-    name = f"pg-{tmp_path.name}"
+    name = f"pg-{uuid.uuid4().hex[:12]}"  # the server outlives test runs: a name of this run only
     run_sweep(POSTGRES, tmp_path, 3, 2, 4, "--study", name)
     assert_exact_study(load(POSTGRES, name), 3)
-    assert_recovered(kill_and_resume(POSTGRES, tmp_path, f"pg-kill-{tmp_path.name}"))
+    assert_recovered(kill_and_resume(POSTGRES, tmp_path, f"{name}-kill"))
 
 
 def default_storage(args: list[str], root: Path) -> list[str]:
@@ -435,7 +436,7 @@ def test_unscored_values_survive_every_storage_a_sweep_can_use(tmp_path, kind):
     url = {"journal": str(tmp_path / "optuna.journal"), "sqlite": f"sqlite:///{tmp_path / 'optuna.db'}"}.get(
         kind, POSTGRES
     )
-    name = f"unscored-{tmp_path.name}"
+    name = f"unscored-{uuid.uuid4().hex[:12]}"  # the server outlives test runs
     study = optuna.create_study(study_name=name, storage=open_storage(url).storage)
     for value in (math.inf, 12.5, -math.inf):
         study.tell(study.ask(), value)
@@ -450,7 +451,7 @@ def test_a_password_in_the_storage_url_is_never_printed_echoed_or_on_a_workers_c
     secret = "S3cret-do-not-print"
     url = POSTGRES.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
     assert secret in url  # the CI's server trusts local connections, so the password is accepted and unused
-    study = f"pw-{tmp_path.name}"
+    study = f"pw-{uuid.uuid4().hex[:12]}"
     variables = ["LOSS=wgan", "DATASET=ring8", "STEPS=4", "EVAL_SAMPLES=200", "TRIALS=1", f"STUDY={study}"]
     sweep = subprocess.Popen(
         ["make", "-s", "sweep", *variables, f"STORAGE={url}"],
