@@ -41,6 +41,7 @@ def test_a_config_that_is_not_a_mapping_is_named(tmp_path):
     assert_refused(fit("--config=list.yaml", cwd=tmp_path), "config list.yaml holds a list, not a mapping of settings")
 
 
+@pytest.mark.slow  # two trainings and three refusals, each a process
 def test_random_bytes_and_a_truncated_checkpoint_are_not_resumed(tmp_path, wgan_checkpoint):
     (tmp_path / "random.ckpt").write_bytes(bytes(range(256)) * 40)
     cut = tmp_path / "cut.ckpt"
@@ -51,6 +52,7 @@ def test_random_bytes_and_a_truncated_checkpoint_are_not_resumed(tmp_path, wgan_
     assert not (tmp_path / "runs").exists()  # nothing started, nothing left behind
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_loss_is_not_resumed(tmp_path, wgan_checkpoint):
     result = fit(*QUICK, "--model.loss", "ns_gan", "--ckpt_path", str(wgan_checkpoint), cwd=tmp_path)
     assert_refused(

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 from test_plugins import lightning_gans
 from test_sweep import SCRIPT
@@ -86,6 +87,7 @@ def test_ctrl_c_to_the_launcher_stops_its_workers_and_exits_130(tmp_path):
     assert_retried_as_interrupted(tmp_path, "SIGINT")
 
 
+@pytest.mark.slow  # two sweeps; the rule itself is also checked in-process (test_sweep.py)
 def test_a_trial_that_fails_the_same_way_twice_is_not_retried_again(tmp_path):
     sweep = ("sweep", "--loss", "broken_gan", "--dataset", "ring4", "--trials", "1", "--run.wandb=false")
     sweep += ("--storage", "optuna.journal", "--run.root=runs")

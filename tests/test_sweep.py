@@ -499,3 +499,21 @@ def test_an_orphan_is_retried_until_its_attempts_run_out(tmp_path):
         study.trials[2].user_attrs["fail_reason"]
         == "no heartbeat for 60 s: its worker died; attempt 3 of 3: not retried"
     )
+
+
+def test_an_exception_is_retried_once_and_a_repeat_of_it_stays_failed(tmp_path):
+    from lightning_gans.search.studies import fail_and_retry
+
+    storage = open_storage(str(tmp_path / "optuna.journal"))
+    study = optuna.create_study(study_name="s", storage=storage.storage)
+    study.enqueue_trial({"lr": 5e-5}, user_attrs={"authors_setting": True})
+    failure = "RuntimeError: out of luck"
+    for expected_retry in (True, False):  # the first failure is retried; the same failure on the retry is final
+        trial = storage.storage.get_trial(study.ask()._trial_id)
+        assert fail_and_retry(study, storage, trial, failure, failure) is expected_retry
+    first, retry = study.trials
+    assert first.user_attrs["fail_reason"] == failure and "previous_failure" not in first.user_attrs
+    assert retry.user_attrs["previous_failure"] == failure and retry.user_attrs["attempt"] == 2
+    assert retry.system_attrs["fixed_params"] == {"lr": 5e-5} and retry.user_attrs["authors_setting"] is True
+    assert retry.user_attrs["fail_reason"].endswith("so it is the trial's own failure: not retried")
+    assert [trial.state for trial in study.trials] == [TrialState.FAIL, TrialState.FAIL]
