@@ -38,10 +38,7 @@ def train_classifier_command(arguments: list[str]) -> int:
     record = train_domain_classifier(
         options.data, data_dir=options.data_dir, seed=options.seed, device=options.device, **settings
     )
-    print(
-        f"domain classifier for {record.dataset}: test accuracy {record.test_accuracy:.4f} after {record.epochs} "
-        f"epochs in {time.perf_counter() - started:.0f} s; weights {record.weights_id} at {record.path}"
-    )
+    print(f"{record.describe()} (trained in {time.perf_counter() - started:.0f} s)")
     return 0
 
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .defaults import TRAINER_DEFAULTS
 from .evaluation.schedule import EvaluationSchedule, run_directory
 from .inputs import check_config_file, check_resumable, config_files
 from .metrics.features import ExtractorUnavailableError
+from .summary import fit_summary
 from .training.module import GAN, DivergedError
 from .training.progress import StepProgressBar
 
@@ -41,21 +42,39 @@ class RunOptions:
         root: the directory that holds all runs.
         wandb: also log to Weights & Biases (offline unless WANDB_MODE says otherwise; no account needed).
         wandb_project: the W&B project.
+        wandb_entity: the W&B team or user that owns the project (default: the account's own, if any).
+        wandb_group: a W&B run group (a sweep groups its trials by study name unless this is set).
+        wandb_tags: W&B tags, e.g. [paper, cpu].
     """
 
     name: str = "gan"
     root: str = "runs"
     wandb: bool = True
     wandb_project: str = "lightning-gans"
+    wandb_entity: str | None = None
+    wandb_group: str | None = None
+    wandb_tags: list[str] = field(default_factory=list)
 
     def loggers(self) -> list[Logger]:
         csv = CSVLogger(save_dir=self.root, name=self.name)
         if not self.wandb:
             return [csv]
-        wandb_dir = Path(self.root)
-        wandb_dir.mkdir(parents=True, exist_ok=True)
-        run_name = f"{self.name}/version_{csv.version}"
-        return [csv, WandbLogger(name=run_name, save_dir=str(wandb_dir), project=self.wandb_project)]
+        return [csv, self.wandb_logger(f"{self.name}/version_{csv.version}", self.root)]
+
+    def wandb_logger(
+        self, run_name: str, save_dir: str | Path, group: str | None = None, config: dict[str, Any] | None = None
+    ) -> WandbLogger:
+        """The one place a W&B run is configured, for `fit` and sweep trials alike; `group` is the caller's default."""
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        return WandbLogger(
+            name=run_name,
+            save_dir=str(save_dir),
+            project=self.wandb_project,
+            entity=self.wandb_entity,
+            group=self.wandb_group or group,
+            tags=list(self.wandb_tags) or None,
+            config=config,
+        )
 
 
 class GANCLI(LightningCLI):
@@ -63,6 +82,15 @@ class GANCLI(LightningCLI):
     """Set when `fit` stopped at a non-finite loss or sample; main() then exits with status 1."""
     refusal: str | None = None
     """Set when `fit` could not start (no data, no extractor); main() then exits with status 2."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """`fit` only: a GAN has no validation or test step to run, and scoring is `lightning-gans evaluate`'s job."""
+        return {"fit": LightningCLI.subcommands()["fit"]}
+
+    def after_fit(self) -> None:
+        if self.trainer.is_global_zero:
+            print(fit_summary(self.trainer))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")

@@ -200,7 +200,7 @@ def test_trial_arguments_of_a_sweep_reach_every_trial_and_the_study_record():
     _, settings = parse_sweep(sweep_parser(), ["--loss", "ns_gan", *fast, "--run.wandb", "false"])
     assert settings.trial == (*fast, "--run.wandb=false")
     protocol = trial_protocol(settings)
-    assert study_record(settings, protocol)["precision"] == "bf16-mixed" and protocol.wandb is False
+    assert study_record(settings, protocol)["precision"] == "bf16-mixed" and protocol.run.wandb is False
     config = parsed_config(trial_run_arguments(settings, protocol, 3, {"lr": 1e-4}, seed=5))
     assert (config.trainer.precision, config.model.channels_last, config.model.compile) == ("bf16-mixed", True, True)
     assert (config.model.lr, config.seed_everything, config.run.name) == (1e-4, 5, "trial-0003")

@@ -8,6 +8,7 @@ keeps the best score, the step it came from and that checkpoint.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..atomic import atomic_path
 from ..data import GANDataModule
 from ..data.mixtures import MIXTURES
 from ..defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from ..metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier
+from ..metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier, training_notice
 from ..metrics.diagnostics import FeatureDiagnostics
 from ..metrics.extractors import build_extractor, default_extractor_name
 from ..metrics.polygon_scores import TARGETS as POLYGON_TARGETS
@@ -236,10 +237,10 @@ class EvaluationSchedule(pl.Callback):
         temporary file, and the other ranks' path is never opened.
         """
         if not trainer.is_global_zero:
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=False)
             return
         with atomic_path(path, suffix=".ckpt") as temporary:
-            trainer.save_checkpoint(temporary)
+            trainer.save_checkpoint(temporary, weights_only=False)  # optimiser state included: a run resumes from it
 
     # -- the best score survives a resume ---------------------------------------------------------------------
 
@@ -265,8 +266,10 @@ def feature_evaluator(
         return None
     if name == "domain" and not classifier_path(dataset).is_file():
         if trainer.is_global_zero:
-            warnings.warn(f"no domain classifier for {dataset} yet: training one first (cached)", stacklevel=1)
-            train_domain_classifier(dataset, data_dir=_as_str(datamodule.data_dir), device=str(pl_module.device))
+            print(training_notice(dataset), file=sys.stderr)
+            data_dir, device = _as_str(datamodule.data_dir), str(pl_module.device)
+            record = train_domain_classifier(dataset, data_dir=data_dir, device=device)
+            print(record.describe(), file=sys.stderr)
         trainer.strategy.barrier("domain classifier")
     extractor = build_extractor(
         name,

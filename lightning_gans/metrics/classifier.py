@@ -101,6 +101,24 @@ class ClassifierRecord:
     seed: int
     weights_id: str
 
+    def describe(self) -> str:
+        return (
+            f"domain classifier for {self.dataset}: test accuracy {self.test_accuracy:.2%} after {self.epochs} "
+            f"epochs; weights {self.weights_id} at {self.path}"
+        )
+
+
+def training_notice(dataset: str, cache_dir: Path | None = None) -> str:
+    """Said before the first run that needs the classifier trains it: a pause of minutes otherwise looks like a hang.
+
+    The duration is the measured one for the default settings (docs/evaluation.md: 208 s on a 2-core CPU).
+    """
+    return (
+        f"scoring {dataset} needs its domain classifier (no Inception weights here, and FD, IS and KID need a fixed "
+        f"network's features): training it once, {DEFAULT_EPOCHS} epochs over the train split, about 3-4 minutes "
+        f"on a 2-core CPU and seconds on a GPU; cached at {classifier_path(dataset, cache_dir)} for every later run"
+    )
+
 
 def classifier_path(dataset: str, cache_dir: Path | None = None) -> Path:
     """Under `cache_dir`, by default the project's cache root: the data cache's parent, as for reference statistics.

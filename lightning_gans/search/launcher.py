@@ -23,9 +23,11 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
+from ..evaluation.schedule import is_evaluation_step
+from .projection import project
 from .studies import StorageError, open_storage, redact, state_counts
+from .summary import sweep_summary
 from .sweep import (
-    DIVERGED_AT_ATTR,
     RERUN_OF_ATTR,
     RUN_GROUPS,
     Interrupted,
@@ -151,7 +153,8 @@ def launch(
         print(f"the study already has {counts[TrialState.COMPLETE]} complete trials; nothing to do")
         return 0
     workers_file = write_worker_settings(parser, config, protocol.root)
-    return watch(study, settings, start_workers(workers_file, url, protocol.root, gpus, config.workers))
+    workers = start_workers(workers_file, url, protocol.root, gpus, config.workers)
+    return watch(study, settings, protocol, workers, redact(url))
 
 
 def write_worker_settings(parser: ArgumentParser, config: Namespace, root: Path) -> Path:
@@ -194,13 +197,17 @@ def start_workers(
     return workers
 
 
-def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, Path]]) -> int:
+def watch(
+    study, settings: SweepSettings, protocol: TrialProtocol, workers: list[tuple[subprocess.Popen, Path]], storage: str
+) -> int:
     """A sweep-level progress bar (complete trials in the storage, with ETA) until every worker has exited.
 
-    Ctrl-C or SIGTERM to the launcher is passed on to its workers, which fail their trials as interrupted and enqueue
-    them again; the launcher waits for them and exits with status 130, so no worker is left claiming trials.
+    The projected wall time is printed once, as soon as a trial has been timed. Ctrl-C or SIGTERM to the launcher is
+    passed on to its workers, which fail their trials as interrupted and enqueue them again; the launcher waits for
+    them and exits with status 130, so no worker is left claiming trials.
     """
     counts = state_counts(study)
+    projected = False
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt
     try:
         with tqdm(
@@ -209,6 +216,7 @@ def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, 
             while any(process.poll() is None for process, _ in workers):
                 time.sleep(POLL_SECONDS)
                 counts = state_counts(study)
+                projected = projected or print_projection(study, settings, protocol, len(workers), counts)
                 bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
                 bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
                 bar.refresh()
@@ -217,13 +225,22 @@ def watch(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, 
     failed = [(process.returncode, log) for process, log in workers if process.returncode != 0]
     for code, log in failed:
         print(f"a worker exited with status {code}; its log: {log}", file=sys.stderr)
-    counts = state_counts(study)
-    diverged = sum(DIVERGED_AT_ATTR in trial.user_attrs for trial in study.get_trials(states=(TrialState.COMPLETE,)))
-    print(
-        f"study {settings.study_name!r}: {counts[TrialState.COMPLETE]} complete ({diverged} of them diverged), "
-        f"{counts[TrialState.FAIL]} failed, {counts[TrialState.PRUNED]} pruned"
-    )
+    print(sweep_summary(study, storage))
     return 1 if failed else 0
+
+
+def print_projection(
+    study, settings: SweepSettings, protocol: TrialProtocol, workers: int, counts: dict[TrialState, int]
+) -> bool:
+    """Prints the sweep's projected wall time once a trial has been timed; says whether it did."""
+    remaining = settings.target_trials - counts[TrialState.COMPLETE]
+    points = range(1, protocol.steps + 1)
+    evaluations = sum(is_evaluation_step(step, protocol.eval_every, protocol.steps) for step in points)
+    projection = project(study.get_trials(deepcopy=False), remaining, workers, protocol.steps, evaluations)
+    if projection is None or remaining <= 0:
+        return False
+    tqdm.write(projection.describe())
+    return True
 
 
 def stop_workers(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, Path]]) -> int:

@@ -43,10 +43,11 @@ from ..evaluation.objectives import direction, resolve_objective
 from ..evaluation.schedule import EvaluationSchedule
 from ..registry import UnknownNameError
 from ..resources import CONFIGS
-from ..runs import GANCLI, parsed_config, run
+from ..runs import GANCLI, RunOptions, parsed_config, run
 from ..training.losses import LOSSES
 from ..training.module import DivergedError, check_precision
 from ..training.nets import BACKBONES
+from .projection import MeasureStepRate
 from .spaces import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
 from .studies import (
     EVALUATIONS_ATTR,
@@ -155,8 +156,8 @@ class TrialProtocol:
     precision: str
     root: Path
     """The study's folder: its trials' folders and its workers' logs."""
-    wandb: bool
-    wandb_project: str
+    run: RunOptions
+    """Where W&B logs go (the trial's folder and name are the study's, whatever `run.root` and `run.name` say)."""
     config: dict[str, Any]
     """The shared trial config, flattened to dotted keys (`evaluation.samples`): what a study's trials train with."""
 
@@ -178,8 +179,7 @@ def trial_protocol(settings: SweepSettings) -> TrialProtocol:
         objective=resolve_objective(config.evaluation.objective, settings.dataset),
         precision=str(config.trainer.precision or "32-true"),
         root=Path(config.run.root) / "sweeps" / settings.study_name,
-        wandb=config.run.wandb,
-        wandb_project=config.run.wandb_project,
+        run=RunOptions(**config.run.as_dict()),
         config=flat(json.loads(json.dumps(config.as_dict(), default=str))),
     )
 
@@ -368,18 +368,11 @@ def trial_loggers(
     """The run's CSV log, and a W&B run grouped by study whose config holds the trial's values and the protocol."""
     name = trial_directory(trial.number)
     loggers: list[Logger] = [CSVLogger(save_dir=str(protocol.root), name=name)]
-    if protocol.wandb:
+    if protocol.run.wandb:
         record = study_record(settings, protocol)
         config = {**arguments, **record, "trial": trial.number, "study": settings.study_name}
-        loggers.append(
-            WandbLogger(
-                name=f"{settings.study_name}/{name}",
-                group=settings.study_name,
-                project=protocol.wandb_project,
-                save_dir=str(protocol.root),
-                config=config,
-            )
-        )
+        run_name = f"{settings.study_name}/{name}"
+        loggers.append(protocol.run.wandb_logger(run_name, protocol.root, group=settings.study_name, config=config))
     return loggers
 
 
@@ -467,6 +460,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
     )
     trainer, schedule = cli.trainer, cli.config_init["evaluation"]
     trainer.callbacks.append(ReportEvaluations(trial, schedule))  # after the schedule, whose scores it reads
+    trainer.callbacks.append(MeasureStepRate(trial))
     diverged = False
     try:
         trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from .module import is_logging_step
 
 SHOWN_LOSSES = ("d_loss", "g_loss")
+BEST_PREFIX = "eval/best_"
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -47,7 +48,18 @@ class StepProgressBar(TQDMProgressBar):
         bar.refresh()
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        """Lightning's items and the latest losses, which this reads from the device (one sync per call)."""
+        """Lightning's items, the latest losses (one device sync per call) and the latest evaluation's objective."""
         metrics = trainer.callback_metrics
         losses = {name: float(metrics[name]) for name in SHOWN_LOSSES if name in metrics}
-        return {**super().get_metrics(trainer, pl_module), **losses}
+        return {**super().get_metrics(trainer, pl_module), **losses, **latest_objective(metrics)}
+
+
+def latest_objective(metrics: dict[str, Any]) -> dict[str, float]:
+    """The objective's latest value, short-named (`fd_domain`); the schedule logs it with its best as `eval/best_*`."""
+    shown = {}
+    for best in metrics:
+        if best.startswith(BEST_PREFIX) and not best.endswith("_step"):
+            latest = best.replace(BEST_PREFIX, "eval/")
+            if latest in metrics:
+                shown[latest.removeprefix("eval/").rsplit("_n", 1)[0]] = float(metrics[latest])
+    return shown
