@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from lightning_gans.evaluation.schedule import is_evaluation_step
 from lightning_gans.runs import run
+from lightning_gans.search.projection import STEP_RATE_ATTR
 from lightning_gans.search.spaces import trial_arguments
 from lightning_gans.search.studies import StorageError, open_storage
 from lightning_gans.search.sweep import (
@@ -92,9 +93,19 @@ def check_trial_records(complete) -> None:
 @pytest.mark.parametrize("workers", [3])
 def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_domain_classifier, workers):
     storage = str(tmp_path / "optuna.journal")
-    run_sweep(storage, tmp_path, 4, workers)
+    first = run_sweep(storage, tmp_path, 4, workers)
     study = load(storage)
     check_trial_records(assert_exact_study(study, 4))
+    best, authors = study.best_trial, study.trials[0]
+    for line in (  # the summary: the best trial and the authors' from the storage, then what to run next
+        "study 'wgan_gp-fashion_mnist-wide': 4 complete (0 of them diverged), 0 failed, 0 pruned",
+        f"best: trial {best.number}, eval/fd_domain_n200 = {best.value:.6g}; ",
+        f"lr={best.params['lr']:.3g}",
+        "an FD, not an FID, and not comparable with published FIDs",
+        f"the authors' setting: trial 0, eval/fd_domain_n200 = {authors.value:.6g}",
+        f"next: make dashboard STORAGE={storage}",
+    ):
+        assert line in first.stdout, line
     assert len(study.trials) == 4  # nothing started beyond what was needed
     again = run_sweep(storage, tmp_path, 4, workers)  # the same command continues; the study is already done
     assert "already has 4 complete trials" in again.stdout
@@ -273,6 +284,20 @@ def test_trial_wandb_runs_are_grouped_by_study_with_the_parameters_as_config(tmp
     assert wandb_init["name"] == "dragan-fashion_mnist-wide/trial-0000"
     assert wandb_init["config"]["lr"] == 1e-4 and wandb_init["config"]["gp_lambda"] == 3.0
     assert wandb_init["config"]["space"] == "wide" and wandb_init["config"]["trial"] == 0
+    assert wandb_init["project"] == "lightning-gans" and wandb_init["entity"] is None and wandb_init["tags"] is None
+    wandb = ("--run.wandb_entity=lab", "--run.wandb_group=paper", "--run.wandb_tags=[cpu, wide]")
+    settings = SweepSettings(loss="dragan", trial=(f"--run.root={tmp_path}", "--run.wandb_project=gans", *wandb))
+    wandb_init = trial_loggers(settings, trial_protocol(settings), trial, {"lr": 1e-4})[1]._wandb_init
+    assert (wandb_init["project"], wandb_init["entity"], wandb_init["group"]) == ("gans", "lab", "paper")
+    assert wandb_init["tags"] == ["cpu", "wide"]
+
+
+def test_fit_takes_the_wandb_project_entity_group_and_tags(tmp_path):
+    wandb = ("--run.wandb_project=gans", "--run.wandb_entity=lab", "--run.wandb_group=g", "--run.wandb_tags=[a, b]")
+    cli = run(["--data.name=ring8", f"--run.root={tmp_path}", *wandb], run=False)
+    wandb_init = cli.trainer.loggers[1]._wandb_init
+    assert (wandb_init["project"], wandb_init["entity"], wandb_init["group"]) == ("gans", "lab", "g")
+    assert wandb_init["tags"] == ["a", "b"] and wandb_init["name"] == "gan/version_0"
 
 
 def test_reruns_repeat_the_best_setting_once_per_seed(tmp_path, quick_domain_classifier):
@@ -366,13 +391,18 @@ def test_a_trial_evaluates_at_the_references_steps_for_its_dataset(dataset, ever
 
 def test_a_trial_writes_its_config_and_fit_retrains_it_exactly(tmp_path):
     storage, name = str(tmp_path / "optuna.journal"), "wgan_gp-ring8-wide"
-    options = ("--dataset", "ring8", "--evaluation.every_n_steps=3")  # the mlp pair is ring8's own
-    run_sweep(storage, tmp_path, 1, 1, 6, *options)
+    options = ("--dataset", "ring8", "--evaluation.every_n_steps=10")  # the mlp pair is ring8's own
+    run_sweep(storage, tmp_path, 1, 1, 30, *options)
     (trial,) = load(storage, name).trials
+    assert trial.user_attrs[STEP_RATE_ATTR] > 0  # timed over steps 5..25, for the launcher's projection
     directory = tmp_path / "sweeps" / name / "trial-0000" / "version_0"
     config = yaml.safe_load((directory / "config.yaml").read_text())
     assert {key: config["model"][key] for key in trial.params} == trial.params  # the trial's drawn values
-    assert (config["model"]["steps"], config["evaluation"]["every_n_steps"], config["data"]["name"]) == (6, 3, "ring8")
+    assert (config["model"]["steps"], config["evaluation"]["every_n_steps"], config["data"]["name"]) == (
+        30,
+        10,
+        "ring8",
+    )
     refit = subprocess.run(
         [str(SCRIPT), "fit", "--config", str(directory / "config.yaml"), "--run.root", str(tmp_path / "refit")],
         capture_output=True, text=True, timeout=300,
