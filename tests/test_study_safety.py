@@ -96,3 +96,18 @@ def test_the_sweep_command_refuses_a_mixed_protocol_before_starting_workers(tmp_
     assert result.returncode == 2
     assert "evaluation.samples: 200 -> 500" in result.stderr
     assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_study_records_paths_that_survive_moving_it_with_its_trials(tmp_path):
+    from lightning_gans.search.studies import resolved_path, stored_path
+
+    journal = tmp_path / "runs" / "optuna.journal"
+    inside = tmp_path / "runs" / "sweeps" / "s" / "trial-0000" / "version_0" / "checkpoints" / "best.ckpt"
+    stored = stored_path(str(journal), inside)
+    assert stored == "sweeps/s/trial-0000/version_0/checkpoints/best.ckpt"
+    moved = tmp_path / "elsewhere" / "optuna.journal"
+    assert resolved_path(str(moved), stored) == tmp_path / "elsewhere" / stored
+    outside = tmp_path / "scratch" / "best.ckpt"  # not under the journal's folder: absolute
+    assert stored_path(str(journal), outside) == str(outside) and resolved_path(str(moved), str(outside)) == outside
+    database = "postgresql://user@host/gans"
+    assert stored_path(database, inside) == str(inside) and resolved_path(database, str(inside)) == inside

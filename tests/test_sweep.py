@@ -24,7 +24,7 @@ from lightning_gans.evaluation.schedule import is_evaluation_step
 from lightning_gans.runs import run
 from lightning_gans.search.projection import STEP_RATE_ATTR
 from lightning_gans.search.spaces import trial_arguments
-from lightning_gans.search.studies import StorageError, open_storage
+from lightning_gans.search.studies import StorageError, open_storage, resolved_path
 from lightning_gans.search.sweep import (
     SweepSettings,
     TrialCLI,
@@ -71,13 +71,15 @@ def assert_exact_study(study: optuna.Study, trials: int) -> list[optuna.trial.Fr
     return complete
 
 
-def check_trial_records(complete) -> None:
+def check_trial_records(complete, storage: str) -> None:
     first = min(complete, key=lambda t: t.number)
     assert first.number == 0 and first.user_attrs["authors_setting"] is True
     assert first.params["lr"] == 1e-4  # the authors' WGAN-GP learning rate (docs/protocol.md)
     for trial in complete:
         assert trial.intermediate_values == {4: trial.value}  # one evaluation at step 4 is the minimum
-        best = Path(trial.user_attrs["best_checkpoint"])
+        stored = trial.user_attrs["best_checkpoint"]  # beside the journal: relative to it, so the two move together
+        assert stored == f"sweeps/wgan_gp-fashion_mnist-wide/trial-{trial.number:04d}/version_0/checkpoints/best.ckpt"
+        best = resolved_path(storage, stored)
         kept = torch.load(best, weights_only=False)
         assert "optimizer_states" not in kept and "loops" not in kept  # a finished trial is never resumed
         assert not (best.parent / "last.ckpt").exists() and sorted(p.name for p in best.parent.iterdir()) == [
@@ -95,7 +97,7 @@ def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_
     storage = str(tmp_path / "optuna.journal")
     first = run_sweep(storage, tmp_path, 4, workers)
     study = load(storage)
-    check_trial_records(assert_exact_study(study, 4))
+    check_trial_records(assert_exact_study(study, 4), storage)
     best, authors = study.best_trial, study.trials[0]
     for line in (  # the summary: the best trial and the authors' from the storage, then what to run next
         "study 'wgan_gp-fashion_mnist-wide': 4 complete (0 of them diverged), 0 failed, 0 pruned",
@@ -451,7 +453,7 @@ def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tm
     assert first["step"] == 1 and after.value == first["eval/modes_points_n200"] == after.intermediate_values[1]
     assert after.user_attrs["diverged_at"] == 1
     assert after.user_attrs["divergence"] == "the discriminator loss is not finite"
-    assert Path(after.user_attrs["best_checkpoint"]).is_file()
+    assert resolved_path(storage, after.user_attrs["best_checkpoint"]).is_file()
     report = subprocess.run([str(SCRIPT), "report", "--storage", storage], capture_output=True, text=True, timeout=120)
     assert f"| {name} | 4 | 3 | 2 | 0 |" in report.stdout  # complete, diverged, of them unscored, failed
     detail = dashboard_study(storage, port="18432")

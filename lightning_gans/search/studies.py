@@ -109,6 +109,24 @@ def open_storage(url: str | None = None) -> StudyStorage:
     return StudyStorage(url, storage)
 
 
+def stored_path(url: str | None, path: Path) -> str:
+    """A path as a study records it: relative to a journal file's folder when it lies inside it, else absolute.
+
+    A journal and the trial folders beside it are one study that can be moved or copied to another machine and read
+    from any working directory; a database study's paths can only be absolute.
+    """
+    absolute, url = path.resolve(), url or DEFAULT_STORAGE
+    if "://" not in url and absolute.is_relative_to(base := Path(url).resolve().parent):
+        return absolute.relative_to(base).as_posix()
+    return str(absolute)
+
+
+def resolved_path(url: str | None, stored: str) -> Path:
+    """The file a study's recorded path names, read from anywhere (see stored_path)."""
+    path, url = Path(stored), url or DEFAULT_STORAGE
+    return path if path.is_absolute() or "://" in url else Path(url).resolve().parent / path
+
+
 def repair_torn_tail(path: Path) -> Path | None:
     """Cuts a journal back to its last complete record if a crash tore its last line; returns where the rest went.
 

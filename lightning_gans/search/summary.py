@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from ..summary import feature_space_note
 from .spaces import AUTHORS_SETTING_ATTR
-from .studies import state_counts
+from .studies import resolved_path, state_counts
 from .sweep import DIVERGED_AT_ATTR
 
 
@@ -36,7 +36,7 @@ def sweep_summary(study: optuna.Study, storage: str) -> str:
         if authors is not None:
             lines.append(f"  the authors' setting: trial {authors.number}, {key} = {authors.value:.6g}")
         if "best_checkpoint" in best.user_attrs:
-            lines.append(f"  best checkpoint: {best.user_attrs['best_checkpoint']}")
+            lines.append(f"  best checkpoint: {resolved_path(storage, best.user_attrs['best_checkpoint'])}")
     lines += [
         f"  next: make dashboard STORAGE={storage}   (every trial's curves, in the browser)",
         f"        make report STORAGE={storage}      (this summary for every study, as a table)",

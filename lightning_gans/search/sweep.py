@@ -59,6 +59,7 @@ from .studies import (
     first_line,
     open_storage,
     state_counts,
+    stored_path,
 )
 
 SAMPLERS = ("random", "tpe")
@@ -481,8 +482,8 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
             f"trial {trial.number} produced no score: no evaluation ran (extractor {schedule.extractor!r})"
         )
     trial.set_user_attr("best_step", schedule.best_step)
-    trial.set_user_attr("best_checkpoint", str(run_dir / "checkpoints" / "best.ckpt"))
-    trial.set_user_attr("run_dir", str(run_dir))
+    trial.set_user_attr("best_checkpoint", stored_path(settings.storage, run_dir / "checkpoints" / "best.ckpt"))
+    trial.set_user_attr("run_dir", stored_path(settings.storage, run_dir))
     for key, value in trainer.callback_metrics.items():
         if key.startswith("eval/") and not key.startswith("eval/best_"):
             trial.set_user_attr(key, float(value))
