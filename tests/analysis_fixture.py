@@ -100,6 +100,8 @@ def collapse_scores(fd: float) -> dict[str, float]:
     scores = {
         "precision": float(np.clip(1.0 - fd / 500, 0, 1)),
         "recall": float(np.clip(0.9 - fd / 350, 0, 1)),
+        "density": float(np.clip(1.1 - fd / 300, 0, None)),
+        "coverage": float(np.clip(0.95 - fd / 300, 0, 1)),
         "support": pairs / duplicates if duplicates else math.inf,
         "support_lower": pairs / (duplicates + 2 * math.sqrt(duplicates) + 3),
         "duplicates": float(duplicates),

@@ -1,7 +1,9 @@
-"""FD, IS and KID written out in numpy/scipy float64, independently of lightning_gans, for tests to compare against.
+"""FD, IS, KID and the k-NN scores written out in numpy/scipy float64, independently of lightning_gans, for tests to
+compare against.
 
 Only the random draws come from torch (a seeded `torch.Generator`), so that a seeded KID can be reproduced; the
-arithmetic is all here.
+arithmetic is all here. Distances are scipy's, summed from coordinate differences, not torch.cdist's
+`|a|^2 + |b|^2 - 2 a.b`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 import torch
+from scipy.spatial.distance import cdist
 
 KID_ORDER_SEED = 0
 """Seeds the fixed N(0, I) direction whose projection orders the rows before KID's subsets are drawn."""
@@ -65,3 +68,28 @@ def numpy_kid(real: np.ndarray, fake: np.ndarray, subsets: int, subset_size: int
         fake_rows = torch.randperm(len(fake), generator=generator)[:subset_size].numpy()
         estimates.append(unbiased_mmd2(real[real_rows], fake[fake_rows]))
     return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def gaussian(count: int, dim: int, seed: int, shift: float = 0.0) -> torch.Tensor:
+    """(count, dim) float32 draws from N(shift, I), the same for the same seed."""
+    return torch.randn(count, dim, generator=torch.Generator().manual_seed(seed)) + shift
+
+
+def kth_neighbour_distances(features: np.ndarray, k: int) -> np.ndarray:
+    """Each row's distance to its k-th nearest other row: the radius of its k-NN ball."""
+    distances = cdist(features, features)
+    np.fill_diagonal(distances, np.inf)
+    return np.sort(distances, axis=1)[:, k - 1]
+
+
+def numpy_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Kynkaanniemi et al.: the share of each set inside the union of the other's closed k-NN balls."""
+    precision = (cdist(fake, real) <= kth_neighbour_distances(real, k)).any(axis=1).mean()
+    recall = (cdist(real, fake) <= kth_neighbour_distances(fake, k)).any(axis=1).mean()
+    return float(precision), float(recall)
+
+
+def numpy_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Naeem et al.'s sums over the closed k-NN balls of the real rows: `inside[j, i]` is fake j in real i's ball."""
+    inside = cdist(fake, real) <= kth_neighbour_distances(real, k)
+    return float(inside.sum() / (k * len(fake))), float(inside.any(axis=0).mean())

@@ -34,7 +34,12 @@ from lightning_gans.search.studies import open_storage
 LABEL_TO_LOSS = {label: loss for loss, label in style.LOSS_LABELS.items()}
 FD_LABEL = style.metric_label(FD_KEY)
 MODE_COLLAPSE_CASES = [
-    ("fashion_mnist", "domain", ["precision", "recall", "support_lower", "duplicates", "classes", "class_kl"], 10),
+    (
+        "fashion_mnist",
+        "domain",
+        ["precision", "recall", "density", "coverage", "support_lower", "duplicates", "classes", "class_kl"],
+        10,
+    ),
     ("ring8", "points", ["modes", "high_quality"], 8),
 ]
 """(dataset, the features its scores are measured in, its mode-collapse scores in panel order, the most classes or
@@ -418,7 +423,7 @@ def test_mode_collapse_draws_a_panel_per_score_with_its_bounds(trials, dataset, 
     for score, ax in zip(scores, figure.axes, strict=True):
         title = ax.get_title()
         assert title.startswith(style.SCORE_LABELS[score]) and "is better)" in title, title
-        if score in ("precision", "recall", "high_quality"):
+        if score in ("precision", "recall", "coverage", "high_quality"):
             assert ax.get_ylim() == (0, 1)
         # A count that can reach a known maximum (every class, every mode) is drawn with a reference line there.
         lines, labels = ax.get_legend_handles_labels()

@@ -33,7 +33,17 @@ FIGURES = (
 )
 MAXIMISED = ("-polygons-", "-ring8-")
 """Studies judged by polygon F1 or mixture modes, which are maximised; the others minimise FD."""
-DOMAIN_COLLAPSE_SCORES = ("precision", "recall", "support", "support_lower", "duplicates", "classes", "class_kl")
+DOMAIN_COLLAPSE_SCORES = (
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "support",
+    "support_lower",
+    "duplicates",
+    "classes",
+    "class_kl",
+)
 
 
 @pytest.fixture(scope="module")

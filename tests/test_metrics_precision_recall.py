@@ -1,32 +1,13 @@
-"""Improved precision and recall against a brute-force numpy float64 version and constructed cases."""
+"""Improved precision and recall against a numpy/scipy float64 version and constructed cases."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from torch import Tensor
+from numpy_metrics import gaussian, numpy_precision_recall
 
 from lightning_gans.metrics.frechet import InsufficientSamplesError
 from lightning_gans.metrics.precision_recall import improved_precision_recall, knn_radii
-
-
-def gaussian(count: int, dim: int, seed: int, shift: float = 0.0) -> Tensor:
-    return torch.randn(count, dim, generator=torch.Generator().manual_seed(seed)) + shift
-
-
-def numpy_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
-    def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
-
-    def radii(x: np.ndarray) -> np.ndarray:
-        own = distances(x, x)
-        np.fill_diagonal(own, np.inf)
-        return np.sort(own, axis=1)[:, k - 1]
-
-    precision = (distances(fake, real) <= radii(real)[None, :]).any(axis=1).mean()
-    recall = (distances(real, fake) <= radii(fake)[None, :]).any(axis=1).mean()
-    return float(precision), float(recall)
 
 
 def test_matches_brute_force_numpy() -> None:

@@ -7,7 +7,8 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.distance import cdist, pdist
+from numpy_metrics import kth_neighbour_distances, numpy_density_coverage, numpy_precision_recall
+from scipy.spatial.distance import pdist
 
 from lightning_gans.data import GANDataModule
 from lightning_gans.evaluation.features import Evaluator, evaluation_noise
@@ -45,25 +46,20 @@ def untrained_gan() -> GAN:
     return GAN(loss="ns_gan", sample_shape=(1, 28, 28))
 
 
-def kth_neighbour_distances(features: np.ndarray, k: int) -> np.ndarray:
-    """Each row's distance to its k-th nearest other row."""
-    distances = cdist(features, features)
-    np.fill_diagonal(distances, np.inf)
-    return np.sort(distances, axis=1)[:, k - 1]
-
-
 def test_diagnostics_equal_an_independent_computation_on_the_same_features(extractor, reference):
-    """Precision and recall with k = 3 (Kynkaanniemi et al.), the predicted classes with a fifth of the uniform share
-    as the bar, and near-duplicate pairs within batches of 200 at the 1% quantile of the real nearest-neighbour
-    distances, all in scipy/numpy float64 on the evaluation's own features."""
+    """Precision and recall with k = 3 (Kynkaanniemi et al.), density and coverage with k = 5 (Naeem et al.), the
+    predicted classes with a fifth of the uniform share as the bar, and near-duplicate pairs within batches of 200 at
+    the 1% quantile of the real nearest-neighbour distances, all in scipy/numpy float64 on the evaluation's own
+    features."""
     model = untrained_gan()
     scores = evaluate(model, extractor, reference)
     with torch.no_grad():
         features, logits = extractor(model.sample(evaluation_noise(SAMPLES, 64)))
     real, fake = reference.bank.double().numpy(), features.double().numpy()
-    precision = (cdist(fake, real) <= kth_neighbour_distances(real, 3)).any(axis=1).mean()
-    recall = (cdist(real, fake) <= kth_neighbour_distances(fake, 3)).any(axis=1).mean()
-    assert (scores["eval/precision_domain_n600"], scores["eval/recall_domain_n600"]) == (precision, recall)
+    precision_recall = numpy_precision_recall(real, fake, k=3)
+    assert (scores["eval/precision_domain_n600"], scores["eval/recall_domain_n600"]) == precision_recall
+    density_coverage = numpy_density_coverage(real, fake, k=5)
+    assert (scores["eval/density_domain_n600"], scores["eval/coverage_domain_n600"]) == density_coverage
     shares = np.bincount(logits.argmax(dim=1).numpy(), minlength=10) / SAMPLES
     assert scores["eval/classes_domain_n600"] == (shares >= 0.2 / 10).sum()
     present = shares[shares > 0]
@@ -82,6 +78,7 @@ def test_a_generator_that_draws_one_image_is_caught_by_every_diagnostic(extracto
         model.generator[-2].weight.zero_()
     scores = evaluate(model, extractor, reference)
     assert scores["eval/recall_domain_n600"] <= 0.01  # one point covers almost none of the real manifold
+    assert scores["eval/coverage_domain_n600"] <= 0.01  # and lies in almost none of the real balls
     assert scores["eval/classes_domain_n600"] == 1
     assert scores["eval/class_kl_domain_n600"] == pytest.approx(math.log(10), rel=1e-6)
     assert scores["eval/duplicates_domain_n600"] == math.comb(200, 2) * 3  # every pair is a duplicate

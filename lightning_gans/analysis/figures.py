@@ -81,6 +81,8 @@ MODE_COLLAPSE_PANEL_SIZE = (4.4, 3.8)
 MODE_COLLAPSE_PANELS: dict[str, tuple[bool, str]] = {
     "precision": (True, "share of samples near the real data"),
     "recall": (True, "share of the real data near a sample"),
+    "density": (True, "real neighbourhoods per sample, over k;\n1 for samples drawn like the data"),
+    "coverage": (True, "share of real neighbourhoods holding a sample"),
     "support_lower": (True, "distinct samples G can draw; the estimate\nitself is infinite when no pair turns up"),
     "duplicates": (False, "how often G repeats itself (birthday test)"),
     "classes": (True, "classes the domain classifier finds"),
@@ -90,7 +92,7 @@ MODE_COLLAPSE_PANELS: dict[str, tuple[bool, str]] = {
 }
 """The panels of mode_collapse: whether higher is better, and what the score measures. Support is drawn as its 95%
 lower bound, which is always finite; the estimate is infinite when no near-duplicate pair was found."""
-SHARES = ("precision", "recall", "high_quality")
+SHARES = ("precision", "recall", "coverage", "high_quality")
 COUNTS = ("duplicates", "classes", "modes")
 MAXIMUM_LABEL = "maximum possible"
 BOX_ALPHA = 0.3
@@ -302,10 +304,10 @@ def mode_collapse_rows(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
 def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
     """Each mode-collapse score of the completed search trials on `dataset`: box and points per loss and space.
 
-    FD folds sample quality and diversity into one number; these scores take them apart (precision and the
-    high-quality share measure quality; recall, support, classes and modes measure how much of the data is covered),
-    so a loss that reaches a good FD while dropping part of the data shows it here. One panel per metric key; a count
-    with a known ceiling (every class, every mode) has a dashed line there, labelled MAXIMUM_LABEL.
+    FD folds sample quality and diversity into one number; these scores take them apart (precision, density and the
+    high-quality share measure quality; recall, coverage, support, classes and modes measure how much of the data is
+    covered), so a loss that reaches a good FD while dropping part of the data shows it here. One panel per metric
+    key; a count with a known ceiling (every class, every mode) has a dashed line there, labelled MAXIMUM_LABEL.
     """
     points = mode_collapse_rows(trials, dataset)
     panels = _mode_collapse_panels(trials, dataset)

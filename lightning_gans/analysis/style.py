@@ -61,6 +61,8 @@ SCORE_LABELS: dict[str, str] = {
     "seconds": "evaluation seconds",
     "precision": "Precision",
     "recall": "Recall",
+    "density": "Density",
+    "coverage": "Coverage",
     "f1": "F1",
     "support": "Support",
     "support_lower": "Support, 95% lower bound",

@@ -40,6 +40,8 @@ SUMMARY_COLUMNS = (
 MODE_COLLAPSE_SCORES = (
     "precision",
     "recall",
+    "density",
+    "coverage",
     "support",
     "support_lower",
     "duplicates",

@@ -83,7 +83,7 @@ class EvaluationSchedule(pl.Callback):
         objective: the score whose best value over the evaluations is the run's (best.ckpt, a trial's value):
             `auto` is FD, polygon F1 on polygons, modes covered on the Gaussian mixtures (see objectives.py).
         diagnostics: also measure mode collapse on the FD features at every evaluation (improved precision and
-            recall, birthday-paradox support, class coverage with the domain extractor).
+            recall, density and coverage, birthday-paradox support, class coverage with the domain extractor).
         polygon_targets, inversion_restarts, inversion_steps: polygon recall's test polygons and the budget of
             inverting G for each (docs/metrics.md).
     """

@@ -11,6 +11,8 @@ matrix (800 MB) in memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -52,27 +54,45 @@ def knn_radii(features: Tensor, k: int, chunk: int = DEFAULT_CHUNK) -> Tensor:
     return torch.cat(radii)
 
 
-def share_inside(points: Tensor, centres: Tensor, radii: Tensor, chunk: int = DEFAULT_CHUNK) -> float:
-    """Share of (n, d) points within distance radii[j] (inclusive) of at least one of the (m, d) centres."""
+def ball_membership(points: Tensor, centres: Tensor, radii: Tensor, chunk: int = DEFAULT_CHUNK) -> Iterator[Tensor]:
+    """For each block of `chunk` of the (n, d) points, whether each lies in each closed ball (centres[j], radii[j]).
+
+    Blocks of (chunk, m) booleans in point order: every k-NN score is a count over this one matrix, which is never
+    held whole.
+    """
     _check_chunk(chunk)
     x = points.to(device=centres.device, dtype=torch.float64)
     y = centres.to(torch.float64)
-    inside = sum(int((torch.cdist(block, y) <= radii).any(dim=1).sum()) for block in x.split(chunk))
-    return inside / x.shape[0]
+    for block in x.split(chunk):
+        yield torch.cdist(block, y) <= radii
+
+
+def share_inside(points: Tensor, centres: Tensor, radii: Tensor, chunk: int = DEFAULT_CHUNK) -> float:
+    """Share of (n, d) points within distance radii[j] (inclusive) of at least one of the (m, d) centres."""
+    inside = sum(int(block.any(dim=1).sum()) for block in ball_membership(points, centres, radii, chunk))
+    return inside / points.shape[0]
+
+
+def check_pair(real: Tensor, fake: Tensor) -> None:
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"expected (m, d) and (n, d) features, got shapes {tuple(real.shape)}, {tuple(fake.shape)}")
+
+
+def require_neighbours(what: str, features: Tensor, k: int) -> None:
+    if features.shape[0] < k + 1:
+        raise InsufficientSamplesError(
+            f"{what} features: {features.shape[0]} samples are too few for a {k}-nearest-neighbour manifold; "
+            f"at least {k + 1} (k + 1) are needed"
+        )
 
 
 def improved_precision_recall(
     real: Tensor, fake: Tensor, k: int = 3, chunk: int = DEFAULT_CHUNK
 ) -> tuple[float, float]:
     """(precision, recall) of (n, d) generated `fake` features against (m, d) `real` ones, k-NN manifolds."""
-    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"expected (m, d) and (n, d) features, got shapes {tuple(real.shape)}, {tuple(fake.shape)}")
-    for what, features in (("real", real), ("generated", fake)):
-        if features.shape[0] < k + 1:
-            raise InsufficientSamplesError(
-                f"{what} features: {features.shape[0]} samples are too few for a {k}-nearest-neighbour manifold; "
-                f"at least {k + 1} (k + 1) are needed"
-            )
+    check_pair(real, fake)
+    require_neighbours("real", real, k)
+    require_neighbours("generated", fake, k)
     fake = fake.to(real.device)
     precision = share_inside(fake, real, knn_radii(real, k, chunk), chunk)
     recall = share_inside(real, fake, knn_radii(fake, k, chunk), chunk)
