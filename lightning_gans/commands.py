@@ -115,6 +115,12 @@ def analysis_command(arguments: list[str]) -> int:
     return run_notebooks(arguments)
 
 
+def demo_command(arguments: list[str]) -> int:
+    from .demo import demo_command as run_demo
+
+    return run_demo(arguments)
+
+
 def bench_command(arguments: list[str]) -> int:
     from .bench.command import bench_command as run_bench
 
@@ -122,6 +128,7 @@ def bench_command(arguments: list[str]) -> int:
 
 
 SUMMARIES = {
+    "demo": "a complete small study in minutes: sweeps, reruns, report and analysis (runs/demo, reports/demo)",
     "fit": "train one GAN from a config (LightningCLI: --config, --model.*, --data.*, --trainer.*, ...)",
     "sweep": "the paper's search for one loss: an Optuna study, run by worker processes",
     "reruns": "the best setting of a study re-run over seeds, in a study of its own",
@@ -142,4 +149,5 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "analysis": analysis_command,
     "reruns": reruns_command,
     "bench": bench_command,
+    "demo": demo_command,
 }

@@ -14,11 +14,14 @@ from pathlib import Path
 import nbformat
 import papermill
 from jsonargparse import ArgumentParser
+from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
+from traitlets import default
 
 from ..resources import NOTEBOOKS
 from ..search.studies import StorageError
 from .frames import add_source_arguments, load_frame, split_names
+from .index import index_page
 
 DEFAULT_OUTPUT = "reports"
 
@@ -39,6 +42,14 @@ def absolute_source(source: str) -> str:
     return source if "://" in source else str(Path(source).resolve())
 
 
+class LocalKernelManager(KernelManager):
+    """Kernels on local sockets: nothing crosses a network, so Jupyter has no unencrypted TCP to warn about."""
+
+    @default("transport")
+    def _local_transport(self) -> str:
+        return "ipc"
+
+
 def execute(notebook: Path, source: str, studies: str, output: Path) -> Path:
     """Runs one notebook into `output`, then renders it; returns the HTML path. Raises if a cell fails."""
     executed = output / notebook.name
@@ -49,6 +60,7 @@ def execute(notebook: Path, source: str, studies: str, output: Path) -> Path:
         kernel_name="python3",
         cwd=str(output),
         progress_bar=False,
+        kernel_manager_class=LocalKernelManager,
     )
     return render(executed)
 
@@ -78,18 +90,22 @@ def analysis_command(arguments: list[str]) -> int:
         parser.error(str(error))
     output = Path(options.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    failed = []
+    studies = ",".join(split_names(options.study))
+    succeeded: dict[str, bool] = {}
     for notebook in notebooks:
         started = time.perf_counter()
         try:
-            html = execute(notebook, options.storage, ",".join(split_names(options.study)), output)
+            html = execute(notebook, options.storage, studies, output)
         except papermill.PapermillExecutionError as error:
-            failed.append(notebook.stem)
+            succeeded[notebook.stem] = False
             print(f"{notebook.stem}: FAILED in cell {error.exec_count}: {error.ename}: {error.evalue}", flush=True)
             print(f"  the partly executed notebook is {output / notebook.name}", flush=True)
             continue
+        succeeded[notebook.stem] = True
         print(f"{notebook.stem}: {html} ({time.perf_counter() - started:.0f} s)", flush=True)
-    print(f"figures in {output / 'figures'}, tables in {output / 'tables'}")
+    page = index_page(output, succeeded, absolute_source(options.storage), studies)
+    print(f"figures in {output / 'figures'}, tables in {output / 'tables'}; all of it linked from {page}")
+    failed = [stem for stem, ok in succeeded.items() if not ok]
     if failed:
         print(f"{len(failed)} of {len(notebooks)} notebooks failed: {', '.join(failed)}")
         return 1
