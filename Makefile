@@ -34,7 +34,8 @@ study_flags = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(STUDY),--study $(S
 trial_flags = --evaluation.extractor=$(EXTRACTOR) --evaluation.objective=$(OBJECTIVE) \
 	$(if $(STEPS),--model.steps=$(STEPS)) $(if $(EVAL_SAMPLES),--evaluation.samples=$(EVAL_SAMPLES))
 
-.PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check bench test test-all lint
+.PHONY: setup train sweep reruns dashboard analysis report train-classifier bias-check bench inception-weights test \
+	test-all lint
 
 # Bad names fail while the Makefile is read, before setup or training does anything.
 ifneq ($(filter train sweep reruns,$(MAKECMDGOALS)),)
@@ -105,6 +106,11 @@ bench: $(STAMP)
 	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
 		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts [$(BENCH_PARTS)]) \
 		$(if $(BENCH_WORKERS),--sweep_workers [$(BENCH_WORKERS)])
+
+# The FID Inception weights (torch-fidelity's release), checked against the SHA-256 prefix in their name and put where
+# runs look for them: $LIGHTNING_GANS_INCEPTION_WEIGHTS if set, else the torch hub cache (docs/evaluation.md).
+inception-weights: $(STAMP)
+	$(BIN)/lightning-gans inception-weights
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

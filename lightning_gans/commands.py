@@ -1,4 +1,5 @@
-"""Evaluation commands beside LightningCLI's `fit`: train the offline feature extractor, run the bias check."""
+"""Evaluation commands beside LightningCLI's `fit`: train the offline feature extractor, run the bias check, fetch the
+Inception weights."""
 
 from __future__ import annotations
 
@@ -10,16 +11,15 @@ import torch
 from jsonargparse import ArgumentParser
 from jsonargparse.typing import PositiveInt
 
+from .analysis.literature import BIAS_CHECK, paper_score
 from .data import DATASETS, GANDataModule
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
 from .evaluation.features import score_key
 from .metrics.classifier import DOMAIN_DATASETS, train_domain_classifier
 from .metrics.extractors import build_extractor, default_extractor_name
+from .metrics.inception_weights import inception_weights_command
 from .metrics.reference import embed, first_samples, load_or_compute_reference
 from .metrics.scores import GenerativeScores
-
-# The paper's FID between 10,000 train and 10,000 test images of Fashion-MNIST (Inception features).
-PAPER_BIAS_FID = {"fashion_mnist": 2.60}
 
 
 def train_classifier_command(arguments: list[str]) -> int:
@@ -79,8 +79,10 @@ def bias_check_command(arguments: list[str]) -> int:
     for key in ("fd", "kid", "is"):
         spread = f" +- {float(results[key + '_std']):.3g} (std over subsets)" if key == "kid" else ""
         print(f"  {score_key(key, name, options.samples)} = {float(results[key]):.6g}{spread}")
-    if options.data in PAPER_BIAS_FID:
-        print(f"  the paper reports FID {PAPER_BIAS_FID[options.data]} with Inception features")
+    paper, fd_key = paper_score(BIAS_CHECK, options.data), score_key("fd", name, options.samples)
+    if paper is not None:
+        verdict = "the same metric" if paper.is_comparable(fd_key) else f"not comparable with {fd_key}"
+        print(f"  the paper reports FID {paper.mean} with Inception features ({paper.metric}, {verdict})")
     print(f"  feature extraction: {options.samples / seconds:.0f} images/s on {device}")
     return 0
 
@@ -136,6 +138,7 @@ SUMMARIES = {
     "analysis": "the analysis notebooks executed into figures, tables and HTML",
     "train-classifier": "train the domain classifier whose features score runs offline",
     "bias-check": "the paper's bias check: real train images scored against real test images",
+    "inception-weights": "download the FID Inception weights, verified, to where runs find them",
     "bench": "training, evaluation and sweep throughput, as tables and JSON",
 }
 """One line per user command, for `lightning-gans --help` (sweep-worker is the launcher's, not a user's)."""
@@ -143,6 +146,7 @@ SUMMARIES = {
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,
+    "inception-weights": inception_weights_command,
     "sweep": sweep_command,
     "sweep-worker": sweep_worker_command,
     "report": report_command,

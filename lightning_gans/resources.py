@@ -1,4 +1,5 @@
-"""The files the package ships beside its code: run configs, the search spaces and the analysis notebooks.
+"""The files the package ships beside its code: run configs, the search spaces, the paper's reported scores and the
+analysis notebooks.
 
 They are read through importlib.resources, so they are found the same way in a checkout, an editable install and a
 wheel installed anywhere (pyproject.toml lists them as package data).
@@ -23,5 +24,7 @@ CONFIGS = package_path("configs")
 """One YAML per dataset, backbone and loss (`configs/<kind>/<name>.yaml`), as `fit --config` reads them."""
 SPACES_FILE = CONFIGS / "spaces.yaml"
 """The paper's search spaces, one entry per row of its table."""
+PAPER_SCORES_FILE = CONFIGS / "paper_scores.yaml"
+"""The numbers the paper reports, each with what it measured and how (analysis/literature.py reads them)."""
 NOTEBOOKS = package_path("notebooks")
 """The analysis notebooks `lightning-gans analysis` executes."""

@@ -18,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
+import yaml
 from optuna.trial import TrialState
 
 from lightning_gans.data.mixtures import MIXTURES
 from lightning_gans.evaluation.features import score_key
 from lightning_gans.evaluation.synthetic import MIXTURE_MEASURE, POLYGON_MEASURE
+from lightning_gans.resources import PAPER_SCORES_FILE
 from lightning_gans.search.spaces import trial_arguments
 from lightning_gans.search.studies import EVALUATIONS_ATTR, open_storage
 from lightning_gans.search.sweep import SweepSettings, open_reruns, open_study, trial_protocol, unscored_value
@@ -31,6 +34,8 @@ SAMPLES = 2000
 STEPS = 9000
 EVAL_STEPS = (3000, 6000, 9000)
 FD_KEY = f"eval/fd_domain_n{SAMPLES}"
+FID_KEY = score_key("fd", "inception", 10_000)
+"""The paper's metric: FID in Inception features of 10,000 samples."""
 F1_KEY = f"eval/f1_polygons_n{SAMPLES}"  # the polygons' objective (maximised)
 MODES_KEY = f"eval/modes_points_n{SAMPLES}"  # the mixtures' objective (maximised)
 MEASURES = {"polygons": POLYGON_MEASURE, **dict.fromkeys(MIXTURES, MIXTURE_MEASURE)}
@@ -199,3 +204,19 @@ def build_studies(path: Path) -> str:
     for loss in ("ns_gan", "wgan_gp"):
         run_reruns(url, loss, rng)
     return url
+
+
+def as_inception(frame: pd.DataFrame, key: str = FID_KEY) -> pd.DataFrame:
+    """The same studies as if their FD had been measured in Inception features under `key` (the paper's metric by
+    default): the domain FD column renamed, and every trial judged by it judged by `key` instead."""
+    return frame.rename(columns={FD_KEY: key}).assign(objective=frame["objective"].replace(FD_KEY, key))
+
+
+def paper_rerun(loss: str, dataset: str) -> tuple[float, float]:
+    """The paper's mean and std over seeds for `loss` on `dataset`, read from the data file with yaml alone."""
+    (entry,) = [
+        entry
+        for entry in yaml.safe_load(PAPER_SCORES_FILE.read_text())["reruns"]["scores"]
+        if (entry["loss"], entry["dataset"]) == (loss, dataset)
+    ]
+    return entry["mean"], entry["std"]

@@ -21,14 +21,16 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from analysis_fixture import FD_KEY, RERUN_SEEDS, build_studies
+from analysis_fixture import FD_KEY, FID_KEY, RERUN_SEEDS, as_inception, build_studies, paper_rerun
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_gans.analysis import figures, style
 from lightning_gans.analysis.frames import load_frame, per_trial
+from lightning_gans.analysis.tables import PAPER_COLUMNS
 from lightning_gans.search.studies import open_storage
 
 LABEL_TO_LOSS = {label: loss for loss, label in style.LOSS_LABELS.items()}
@@ -46,6 +48,8 @@ MODE_COLLAPSE_CASES = [
 modes a generator can cover)."""
 VARIED = ["beta1", "lr", "n_disc", "d_batch_norm", "gp_lambda", "began_lambda_k", "began_gamma"]
 """The parameters the Fashion-MNIST searches vary, in the order of the paper's table: a sensitivity panel each."""
+PAPER_SOURCE = "paper (Lucic et al. 2018, Table 2)"
+"""How the figures' legends credit the paper's rerun numbers."""
 POINT = ["study", "trial", "loss", "space"]
 """What identifies a plotted point: the trial it stands for, and the loss and space that colour and place it."""
 
@@ -141,6 +145,14 @@ def check_labels(figure: Figure) -> None:
 
 def tick_labels(ax: Axes) -> list[str]:
     return [label.get_text() for label in ax.get_xticklabels()]
+
+
+def paper_lines(ax: Axes) -> list[Line2D]:
+    return [line for line in ax.get_lines() if line.get_gid() == figures.PAPER_GID]
+
+
+def paper_artists(figure: Figure) -> list:
+    return [artist for ax in figure.axes for artist in ax.get_children() if artist.get_gid() == figures.PAPER_GID]
 
 
 def legend_texts(figure: Figure) -> list[str]:
@@ -468,3 +480,75 @@ def test_jittered_figures_are_reproducible_and_leave_numpys_random_stream_alone(
     second = figures.save_figure(figures.fid_distributions(trials), tmp_path / "second", "fd")[0].read_bytes()
     assert np.random.random(2) == pytest.approx(stream[2:])
     assert first == second  # drawn from another state of the stream, the same results give the same picture
+
+
+# The paper's numbers: beside Inception FID of the paper's sample count only; domain FD says it is not FID
+
+
+@pytest.mark.parametrize(
+    ("keys", "name"),
+    [
+        ([FID_KEY], "FID"),
+        ([FD_KEY, "eval/fd_domain_n10000"], "domain FD"),
+        ([FD_KEY, FID_KEY], "FD"),  # mixed: each panel's axis names its own
+    ],
+)
+def test_distance_title_names_the_distance_and_says_when_it_is_not_fid(keys, name):
+    title = style.distance_title("{fd} of every trial", keys)
+    assert title.splitlines()[0] == name[0].upper() + name[1:] + " of every trial"
+    assert title.endswith(f"\n({style.NOT_FID})") == (FD_KEY in keys)
+
+
+@pytest.mark.parametrize(("reruns", "losses"), [(False, ["ns_gan", "wgan_gp", "began"]), (True, ["ns_gan", "wgan_gp"])])
+def test_paper_rows_are_the_data_files_numbers_for_the_losses_scored_in_the_papers_metric(trials, reruns, losses):
+    rows = figures.paper_rows(as_inception(trials), reruns=reruns)
+    assert rows.columns.tolist() == list(PAPER_COLUMNS)
+    expected = [("fashion_mnist", FID_KEY, loss, *paper_rerun(loss, "fashion_mnist"), 50) for loss in losses]
+    assert list(rows[["dataset", "objective", "loss", "mean", "std", "seeds"]].itertuples(index=False)) == expected
+    assert [f"paper ({source})" for source in set(rows["source"])] == [PAPER_SOURCE]
+    # Domain FD, and FID from fewer samples than the paper's, measured other numbers: nothing to set beside them.
+    assert figures.paper_rows(trials, reruns=reruns).empty
+    assert figures.paper_rows(as_inception(trials, FID_KEY.replace("n10000", "n2000")), reruns=reruns).empty
+
+
+@pytest.mark.parametrize("reruns", [False, True])
+def test_distribution_figures_draw_the_papers_number_across_each_losss_slot(trials, reruns):
+    inception = as_inception(trials)
+    figure = figures.rerun_distributions(inception) if reruns else figures.fid_distributions(inception)
+    (ax,) = figure.axes
+    drawn = {}
+    for line in paper_lines(ax):
+        slot = round(float(np.mean(line.get_xdata())))
+        (mean,) = set(line.get_ydata())
+        drawn[LABEL_TO_LOSS[tick_labels(ax)[slot].split("\n")[0]]] = mean
+    losses = ["ns_gan", "wgan_gp"] if reruns else ["ns_gan", "wgan_gp", "began"]
+    assert drawn == {loss: paper_rerun(loss, "fashion_mnist")[0] for loss in losses}
+    assert one_line(ax.get_ylabel()) == style.metric_label(FID_KEY)
+    assert legend_texts(figure)[-1] == f"{PAPER_SOURCE}: mean ± std of 50 seeds, dashed line and band"
+    title = figure.get_suptitle()
+    assert title.startswith("Best FID of" if reruns else "FID of every") and style.NOT_FID not in title
+
+
+def test_budget_curves_draw_the_papers_number_in_each_losss_colour(trials):
+    figure = figures.budget_curves(as_inception(trials), draws=100)
+    for ax, losses in zip(figure.axes, (["ns_gan", "wgan_gp", "began"], ["ns_gan", "wgan_gp"]), strict=True):
+        drawn = sorted((to_hex(line.get_color()), *set(line.get_ydata())) for line in paper_lines(ax))
+        expected = sorted((style.LOSS_COLOURS[loss], paper_rerun(loss, "fashion_mnist")[0]) for loss in losses)
+        assert drawn == expected, ax.get_title()
+    assert legend_texts(figure)[-1] == f"{PAPER_SOURCE}: mean of 50 seeds, dotted, in the loss's colour"
+    assert figure.get_suptitle().startswith("Expected best FID of a random search")
+
+
+def test_domain_fd_figures_say_they_are_not_fid_and_show_no_paper_numbers(trials):
+    drawn = [
+        figures.fid_distributions(trials),
+        figures.rerun_distributions(trials),
+        figures.budget_curves(trials, draws=100),
+        figures.sensitivity(trials, "fashion_mnist"),
+    ]
+    for figure in drawn:
+        title = figure.get_suptitle()
+        assert "domain fd" in title.splitlines()[0].lower() and title.endswith(f"({style.NOT_FID})"), title
+        assert not paper_artists(figure) and not any("paper (" in text for text in legend_texts(figure))
+        for ax in figure.axes:
+            assert "domain features" in one_line(ax.get_ylabel())

@@ -4,6 +4,7 @@ Every number checked here is recomputed from the Optuna storage itself, not from
 """
 
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -13,11 +14,13 @@ import nbformat
 import optuna
 import pandas as pd
 import pytest
-from analysis_fixture import RERUN_SEEDS, build_studies
+from analysis_fixture import FID_KEY, RERUN_SEEDS, as_inception, build_studies, paper_rerun
 from optuna.trial import TrialState
 
-from lightning_gans.analysis.frames import load_frame, per_trial
+from lightning_gans.analysis.frames import load_frame, per_trial, save_frame
 from lightning_gans.analysis.notebooks import notebook_paths
+from lightning_gans.analysis.report import report_command
+from lightning_gans.analysis.style import NOT_FID
 from lightning_gans.analysis.tables import markdown, rerun_statistics, rerun_table, study_summary
 from lightning_gans.search.studies import open_storage
 
@@ -31,6 +34,9 @@ FIGURES = (
     "mode_collapse_fashion_mnist",
     "mode_collapse_ring8",
 )
+DOMAIN_COLUMN = "Fashion-MNIST: FD (domain features, 2,000 samples)"
+INCEPTION_COLUMN = "Fashion-MNIST: FID (Inception features, 10,000 samples)"
+PAPER_COLUMN = "Fashion-MNIST: paper (50 seeds)"
 MAXIMISED = ("-polygons-", "-ring8-")
 """Studies judged by polygon F1 or mixture modes, which are maximised; the others minimise FD."""
 DOMAIN_COLLAPSE_SCORES = (
@@ -117,15 +123,55 @@ def test_rerun_table_has_the_papers_layout_and_the_storages_numbers(storage, sto
     numbers = rerun_statistics(trials).set_index("loss")
     table = rerun_table(trials)
     assert table.index.tolist() == ["NS GAN", "WGAN GP"]  # the registry's loss order, the paper's names
-    assert table.columns.tolist() == ["Fashion-MNIST"]
+    # The header says what the numbers are, domain FD; the paper measured none, so it has no column.
+    assert table.columns.tolist() == [DOMAIN_COLUMN]
     for loss, label in (("ns_gan", "NS GAN"), ("wgan_gp", "WGAN GP")):
         values = complete_values(stored[f"{loss}-fashion_mnist-wide-reruns"])
         assert numbers.loc[loss, "seeds"] == RERUN_SEEDS == len(values)
         assert numbers.loc[loss, "mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
         assert numbers.loc[loss, "std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
         expected = f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
-        assert table.loc[label, "Fashion-MNIST"] == expected
-    assert markdown(table).splitlines()[:2] == ["| loss | Fashion-MNIST |", "|---|---|"]
+        assert table.loc[label, DOMAIN_COLUMN] == expected
+    assert markdown(table).splitlines()[:2] == [f"| loss | {DOMAIN_COLUMN} |", "|---|---|"]
+
+
+def test_tables_put_the_papers_numbers_beside_inception_fid_of_its_sample_count_only(storage, stored):
+    trials = per_trial(load_frame(storage))
+    inception = as_inception(trials)
+    table = rerun_table(inception)
+    assert table.columns.tolist() == [INCEPTION_COLUMN, PAPER_COLUMN]
+    for loss, label in (("ns_gan", "NS GAN"), ("wgan_gp", "WGAN GP")):
+        values = complete_values(stored[f"{loss}-fashion_mnist-wide-reruns"])
+        assert table.loc[label, INCEPTION_COLUMN] == f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+        mean, std = paper_rerun(loss, "fashion_mnist")
+        assert table.loc[label, PAPER_COLUMN] == f"{mean:.1f} ± {std:.1f}"
+    summary = study_summary(inception).set_index("study")
+    for name in stored:
+        loss, dataset, *_ = name.split("-")
+        if dataset == "fashion_mnist":
+            assert summary.loc[name, "paper"] == "{:.1f} ± {:.1f}".format(*paper_rerun(loss, dataset)), name
+        else:
+            assert pd.isna(summary.loc[name, "paper"]), name  # polygons and ring8 are judged by F1 and modes
+    # Domain FD, and FID of fewer samples than the paper's, are other numbers: no paper beside them.
+    fewer = as_inception(trials, FID_KEY.replace("n10000", "n2000"))
+    for frame in (trials, fewer):
+        assert study_summary(frame)["paper"].isna().all()
+        assert not any("paper" in column for column in rerun_table(frame).columns)
+    assert rerun_table(fewer).columns.tolist() == ["Fashion-MNIST: FID (Inception features, 2,000 samples)"]
+
+
+def test_report_quotes_the_paper_beside_inception_fid(storage, tmp_path, capsys):
+    export = tmp_path / "inception.csv"
+    save_frame(as_inception(load_frame(storage)), export)
+    assert report_command(["--storage", str(export), "--study", "*-fashion_mnist-*"]) == 0
+    out = capsys.readouterr().out
+    mean, std = paper_rerun("wgan_gp", "fashion_mnist")
+    assert f"| loss | {INCEPTION_COLUMN} | {PAPER_COLUMN} |" in out
+    assert re.search(rf"\| WGAN GP \| [0-9.]+ ± [0-9.]+ \| {mean:.1f} ± {std:.1f} \|", out)
+    # The study's line has the paper's number after its nine counts and values (complete ... authors).
+    assert re.search(rf"\| wgan_gp-fashion_mnist-wide \|( [^|]+ \|){{9}} {mean:.1f} ± {std:.1f} \|", out)
+    assert "paper: best FID of the best setting of a loss's wide search, retrained with 50 seeds" in out
+    assert "; Lucic et al. 2018, Table 2" in out and NOT_FID not in out
 
 
 def test_report_prints_the_summary_and_exports_the_frame(storage, stored, tmp_path):
@@ -143,6 +189,8 @@ def test_report_prints_the_summary_and_exports_the_frame(storage, stored, tmp_pa
     assert row in result.stdout  # complete, diverged (one of them unscored), failed, best, median
     assert "ns_gan-fashion_mnist-wide |" not in result.stdout  # only the chosen studies
     assert "eval/fd_domain_n2000 = FD (domain features, 2,000 samples)" in result.stdout
+    # Domain FD is said not to be FID, and no paper column or number stands beside it.
+    assert NOT_FID in result.stdout and "| paper |" not in result.stdout and "paper:" not in result.stdout
     rerun_values = complete_values(stored["wgan_gp-fashion_mnist-wide-reruns"])
     cell = f"{statistics.mean(rerun_values):.1f} ± {statistics.stdev(rerun_values):.1f}"
     assert f"| WGAN GP | {cell} |" in result.stdout

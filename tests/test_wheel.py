@@ -12,7 +12,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("lightning_gans/configs/spaces.yaml", "lightning_gans/configs/losses/wgan_gp.yaml")
+SHIPPED = (
+    "lightning_gans/configs/spaces.yaml",
+    "lightning_gans/configs/paper_scores.yaml",
+    "lightning_gans/configs/losses/wgan_gp.yaml",
+)
 
 
 # The shared dependencies' data files (nbconvert's HTML templates) sit under this environment's prefix.

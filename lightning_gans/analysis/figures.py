@@ -7,10 +7,11 @@ function takes the frame of `frames.per_trial` and returns a matplotlib Figure, 
 identical figures. The points a figure plots are a tidy frame of their own (`distribution_rows`, `sensitivity_rows`,
 `polygon_rows`, `mode_collapse_rows`; the curves are `budget_frame`): a row per point, naming the trial it stands for,
 drawn by seaborn's categorical and relational plots. So what a figure shows can be checked, or tabulated, without
-reading it back from the drawing. Two rules keep the figures honest: one panel holds one objective key (FD in
-different features or from a different number of samples is a different number), and a loss keeps its colour and
-position everywhere (`style`). A frame with nothing to draw is an error that says what the frame holds, never an
-empty figure.
+reading it back from the drawing. Three rules keep the figures honest: one panel holds one objective key (FD in
+different features or from a different number of samples is a different number); a loss keeps its colour and
+position everywhere (`style`); and the paper's numbers (`paper_rows`) are drawn only beside scores of the paper's own
+metric, while a domain FD says in its title that it is not FID. A frame with nothing to draw is an error that says
+what the frame holds, never an empty figure.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ..training.losses import LOSSES
 from . import style
 from .budget import bootstrap_minimum
 from .frames import diverged, unscored
-from .tables import mode_collapse_keys
+from .tables import mode_collapse_keys, paper_numbers
 
 __all__ = [
     "budget_curves",
@@ -54,6 +55,7 @@ __all__ = [
     "mode_collapse",
     "mode_collapse_datasets",
     "mode_collapse_rows",
+    "paper_rows",
     "polygon_rows",
     "polygon_scores",
     "rerun_distributions",
@@ -95,10 +97,14 @@ lower bound, which is always finite; the estimate is infinite when no near-dupli
 SHARES = ("precision", "recall", "coverage", "high_quality")
 COUNTS = ("duplicates", "classes", "modes")
 MAXIMUM_LABEL = "maximum possible"
+PAPER_GID = "paper"
+"""The group id of every artist that draws one of the paper's numbers, so a reader of the figure object finds them."""
 BOX_ALPHA = 0.3
 BOX_GAP = 0.3
 """Share of a box's slot left empty, so the boxes of two spaces under one loss do not touch."""
 NEUTRAL = "0.35"
+PAPER_BAND: dict[str, Any] = {"color": NEUTRAL, "alpha": 0.15, "linewidth": 0}
+"""The paper's ± std band in distribution panels, and its legend patch."""
 POINTS: dict[str, Any] = {"edgecolor": "white", "linewidth": 0.5, "zorder": 3}
 """How every point is drawn, above the boxes, white-edged so overlapping points stay countable."""
 POINT_AREA = 22.0
@@ -123,21 +129,35 @@ def distribution_rows(trials: pd.DataFrame, reruns: bool = False) -> pd.DataFram
     return _scored(_finished_fd(trials, reruns), "value", ["dataset", "objective"])
 
 
+def paper_rows(trials: pd.DataFrame, reruns: bool = False) -> pd.DataFrame:
+    """The paper's numbers that fid_distributions and budget_curves (or, with `reruns`, rerun_distributions) draw.
+
+    A row per (dataset, objective, loss) of their trials whose objective is the paper's metric, Inception FID of as
+    many samples (`tables.paper_numbers`); none for a domain FD, which the paper never measured. Columns
+    tables.PAPER_COLUMNS.
+    """
+    return paper_numbers(_finished_fd(trials, reruns))
+
+
 def fid_distributions(trials: pd.DataFrame) -> Figure:
     """FD of every completed search trial per loss, wide and narrow space side by side; one panel per dataset and FD.
 
     Trials that diverged are points at their best FD before divergence and are counted under their loss's label; those
-    that diverged before any evaluation (and failed trials) have no FD to draw and are counted there too.
+    that diverged before any evaluation (and failed trials) have no FD to draw and are counted there too. Where the
+    paper reports the same metric, its number for each loss is a dashed line across the loss's slot.
     """
-    return _distribution_figure(trials, "FD of every completed trial of each search (lower is better)")
+    return _distribution_figure(trials, "{fd} of every completed trial of each search (lower is better)")
 
 
 def rerun_distributions(trials: pd.DataFrame) -> Figure:
-    """Best FD of each loss's chosen setting retrained with different seeds: the spread a single run hides."""
+    """Best FD of each loss's chosen setting retrained with different seeds: the spread a single run hides.
+
+    Where the paper reports the same metric, its mean ± std over its seeds is a dashed line and band per loss.
+    """
     reruns = _finished_fd(trials, reruns=True)
     seeds = reruns[reruns["state"] == "COMPLETE"].groupby("study").size()
     count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
-    title = f"Best FD of the chosen setting retrained with {count} seeds (lower is better)"
+    title = f"Best {{fd}} of the chosen setting retrained with {count} seeds (lower is better)"
     return _distribution_figure(trials, title, reruns=True)
 
 
@@ -160,16 +180,25 @@ def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.D
 
 
 def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Figure:
-    """Expected best FD against the number of trials a researcher can afford, a line and 95% band per loss."""
+    """Expected best FD against the number of trials a researcher can afford, a line and 95% band per loss.
+
+    Where the paper reports the same metric, its number for each loss is a dotted line in the loss's colour: where
+    the loss's curve levels off against it says whether the search found what the paper's did.
+    """
     curves = budget_frame(trials, draws, seed)
+    paper = paper_rows(trials)
     palette = style.loss_palette(style.losses_in(curves))
     panels = _panels(curves, ["dataset", "space", "objective"])
     figure, axes = _grid(len(panels))
     for ax, (dataset, space, objective) in zip(axes, panels, strict=True):
         panel = _select(curves, dataset=dataset, space=space, objective=objective)
+        reported = _select(paper, dataset=dataset, objective=objective)
+        reported = reported[reported["loss"].isin(panel["loss"])]
         # A band whose upper end is infinite (a search of that size often ends with nothing) runs to the panel's top.
-        finite = pd.concat([panel["upper"], panel["mean"]]).replace(math.inf, np.nan).dropna()
+        finite = pd.concat([panel["upper"], panel["mean"], reported["mean"]]).replace(math.inf, np.nan).dropna()
         top = float(finite.max()) * 1.05 if len(finite) else 1.0
+        for loss, mean in zip(reported["loss"], reported["mean"], strict=True):
+            ax.axhline(mean, color=palette[loss], linestyle=":", linewidth=1.5, gid=PAPER_GID)
         for loss in style.losses_in(panel):
             colour = palette[loss]
             for _, curve in _select(panel, loss=loss).groupby("study"):
@@ -195,11 +224,16 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
             xlabel="number of trials (budget)",
             ylabel=_wrap(f"expected minimum {style.metric_label(objective)}"),
         )
-    _legend(figure, *_loss_handles(style.losses_in(curves), palette, linestyle="-"))
-    figure.suptitle(
-        "Expected best FD of a random search with a budget of k trials, diverged trials included\n"
+    handles, labels = _loss_handles(style.losses_in(curves), palette, linestyle="-")
+    if len(paper):
+        handles.append(Line2D([], [], color=NEUTRAL, linestyle=":", linewidth=1.5))
+        labels.append(_paper_label(paper, "mean", "dotted, in the loss's colour"))
+    _legend(figure, handles, labels)
+    title = (
+        "Expected best {fd} of a random search with a budget of k trials, diverged trials included\n"
         "(line: bootstrap mean of the searches that scored; band: middle 95% of searches; lower is better)"
     )
+    figure.suptitle(style.distance_title(title, curves["objective"].unique()))
     return figure
 
 
@@ -238,7 +272,8 @@ def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
     loss_handles, loss_labels = _loss_handles(losses, palette)
     space_handles, space_labels = _space_handles(style.in_order(done["space"].dropna(), style.SPACE_ORDER))
     _legend(figure, loss_handles + space_handles, loss_labels + space_labels)
-    figure.suptitle(f"FD against each searched parameter on {style.dataset_label(dataset)} (lower is better)")
+    title = f"{{fd}} against each searched parameter on {style.dataset_label(dataset)} (lower is better)"
+    figure.suptitle(style.distance_title(title, done["objective"].unique()))
     return figure
 
 
@@ -499,19 +534,42 @@ def _grid(count: int, columns: int = 3, size: tuple[float, float] = PANEL_SIZE) 
 
 
 def _distribution_figure(trials: pd.DataFrame, title: str, reruns: bool = False) -> Figure:
-    """Box and points per loss of distribution_rows, one panel per (dataset, objective) of the finished FD trials."""
+    """Box and points per loss of distribution_rows, one panel per (dataset, objective) of the finished FD trials, and
+    the paper's numbers of paper_rows across their losses' slots; `title` names the distance `{fd}`."""
     finished = _finished_fd(trials, reruns)
     points = distribution_rows(trials, reruns)
+    paper = paper_rows(trials, reruns)
     palette = style.loss_palette(style.losses_in(finished))
     panels = _panels(finished, ["dataset", "objective"])
     figure, axes = _grid(len(panels), size=_loss_panel_size(finished, PANEL_SIZE))
     for ax, (dataset, objective) in zip(axes, panels, strict=True):
         selection = {"dataset": dataset, "objective": objective}
         _distribution(ax, _select(points, **selection), _select(finished, **selection), palette)
+        _paper_spans(ax, _select(paper, **selection), style.losses_in(_select(finished, **selection)))
         ax.set(title=style.dataset_label(dataset), xlabel="loss", ylabel=_wrap(style.metric_label(objective)))
-    _legend(figure, *_space_handles(style.in_order(finished["space"].dropna(), style.SPACE_ORDER), boxes=True))
-    figure.suptitle(title)
+    handles, labels = _space_handles(style.in_order(finished["space"].dropna(), style.SPACE_ORDER), boxes=True)
+    if len(paper):
+        handles.append((Patch(**PAPER_BAND), Line2D([], [], color=NEUTRAL, linestyle="--")))
+        labels.append(_paper_label(paper, "mean ± std", "dashed line and band"))
+    _legend(figure, handles, labels)
+    figure.suptitle(style.distance_title(title, finished["objective"].unique()))
     return figure
+
+
+def _paper_spans(ax: Axes, paper: pd.DataFrame, losses: list[str]) -> None:
+    """The paper's mean ± std for each loss of a distribution panel: a dashed line across the loss's slot, above the
+    points, and a band of one std either side behind the boxes."""
+    for row in paper.itertuples():
+        slot = losses.index(row.loss) + np.array([-0.45, 0.45])
+        ax.plot(slot, [row.mean, row.mean], color=NEUTRAL, linestyle="--", linewidth=1.2, zorder=4, gid=PAPER_GID)
+        ax.fill_between(slot, row.mean - row.std, row.mean + row.std, zorder=1, gid=PAPER_GID, **PAPER_BAND)
+
+
+def _paper_label(paper: pd.DataFrame, statistic: str, drawn: str) -> str:
+    """The legend entry of the paper's numbers: which statistic over how many seeds, from where, and how drawn."""
+    seeds = ", ".join(str(int(count)) for count in sorted(paper["seeds"].unique()))
+    sources = "; ".join(sorted(paper["source"].unique()))
+    return f"paper ({sources}): {statistic} of {seeds} seeds, {drawn}"
 
 
 @contextmanager

@@ -78,6 +78,9 @@ EXTRACTOR_LABELS: dict[str, str] = {
     "points": "2-D points",
 }
 """Feature extractors; any other name (`polygons`: scores computed on the polygons themselves) is shown as is."""
+NOT_FID = "domain FD is not FID: not comparable with the paper's numbers"
+"""Said wherever domain FD is shown (the Frechet distance in the domain classifier's features): its scale is its own,
+and no published number measures the same thing."""
 _METRIC_KEY = re.compile(r"eval/(?P<score>[a-z0-9_]+)_(?P<extractor>[a-z0-9]+)_n(?P<samples>\d+)")
 
 THEME_RC: dict[str, float | str] = {
@@ -148,6 +151,30 @@ def metric_label(key: str) -> str:
     score, extractor, samples = parse_metric(key)
     name = SCORE_LABELS.get(score, score.replace("_", " "))
     return f"{name} ({EXTRACTOR_LABELS.get(extractor, extractor)}, {samples:,} samples)"
+
+
+def distance_name(keys: Iterable[str]) -> str:
+    """What the Frechet distances under `keys` are called: FID only in Inception features (the literature's number),
+    domain FD in the domain classifier's, plain FD when a selection mixes features (each panel then names its own)."""
+    extractors = {parse_metric(key)[1] for key in keys}
+    if len(extractors) != 1:
+        return "FD"
+    return {"inception": "FID", "domain": "domain FD"}.get(next(iter(extractors)), "FD")
+
+
+def is_domain_fd(key: str) -> bool:
+    """A Frechet distance in the domain classifier's features: the offline stand-in for FID, on a scale of its own."""
+    score, extractor, _ = parse_metric(key)
+    return score == "fd" and extractor == "domain"
+
+
+def distance_title(title: str, keys: Iterable[str]) -> str:
+    """A figure's title with `{fd}` named for its scores (`distance_name`), and a line saying that domain FD is not
+    FID wherever one of them is, so a figure shown without its axes still cannot pass for the paper's metric."""
+    keys = list(keys)
+    named = title.format(fd=distance_name(keys))
+    note = f"\n({NOT_FID})" if any(is_domain_fd(key) for key in keys) else ""
+    return named[:1].upper() + named[1:] + note
 
 
 def apply_theme() -> None:

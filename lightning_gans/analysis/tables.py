@@ -1,5 +1,5 @@
-"""The numbers behind the figures: a line per study, the paper's rerun table (best FD, mean ± std over seeds), and the
-mode-collapse scores per loss.
+"""The numbers behind the figures: a line per study, the paper's rerun table (best FD, mean ± std over seeds), the
+paper's own numbers where a study measured the same thing, and the mode-collapse scores per loss.
 
 Everything here takes the per-trial frame (`frames.per_trial`) and returns a frame, so the terminal report, the
 notebooks and the tests all read the same numbers.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ import pandas as pd
 from ..search.spaces import parameter_names
 from .budget import quantiles
 from .frames import diverged, unscored
+from .literature import RERUNS, paper_score
 from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
@@ -31,6 +32,7 @@ SUMMARY_COLUMNS = (
     "q25",
     "q75",
     "authors",
+    "paper",
     "best_trial",
     "running",
     "pruned",
@@ -53,18 +55,25 @@ MODE_COLLAPSE_SCORES = (
 """What an evaluation measures of mode collapse, in the order tables and figures show them."""
 MODE_COLLAPSE_MEASURES = ("domain", "inception", "points")
 """Where: in the FD features, or on a mixture's points. Polygon precision and recall belong to the polygon scores."""
+DATASET_ORDER = order_key(tuple(DATASET_LABELS))
+LOSS_RANK = order_key(LOSS_ORDER)
 MODE_COLLAPSE_KEY = re.compile(
     rf"eval/(?P<score>{'|'.join(MODE_COLLAPSE_SCORES)})_(?P<measure>{'|'.join(MODE_COLLAPSE_MEASURES)})_n(?P<samples>\d+)"
 )
 MODE_COLLAPSE_COLUMNS = ("dataset", "loss", "score", "trials", "median")
+PAPER_REPORTED = ("mean", "std", "seeds", "statistic", "source")
+"""What paper_numbers takes from each of the paper's records (literature.PaperScore)."""
+PAPER_COLUMNS = ("dataset", "objective", "loss", *PAPER_REPORTED)
 
 
 def study_summary(trials: pd.DataFrame) -> pd.DataFrame:
     """Per study: trial states, the distribution of trial values, the authors' setting's value, the best setting.
 
-    `authors` is trial 0's value (the loss's published setting) for a sweep; reruns have none. `diverged` counts the
-    complete trials that diverged (each keeps its best score before divergence), `unscored` those of them that had
-    none (value +-inf); they count in the quartiles as the worst values, as the reference's sentinel score would.
+    `authors` is trial 0's value (the loss's published setting) for a sweep; reruns have none. `paper` is the paper's
+    number for the study's loss and dataset ("mean ± std" over its seeds), only where the study's objective is the
+    paper's metric (`paper_numbers`). `diverged` counts the complete trials that diverged (each keeps its best score
+    before divergence), `unscored` those of them that had none (value +-inf); they count in the quartiles as the worst
+    values, as the reference's sentinel score would.
     """
     rows = [summarize_study(name, study) for name, study in trials.groupby("study", sort=True)]
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype({"best_trial": "Int64"})
@@ -84,6 +93,7 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
     )
     if maximize:
         q25, q75 = q75, q25
+    paper = paper_numbers(study)
     return {
         "study": name,
         "complete": len(complete),
@@ -95,6 +105,7 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
         "q25": q25,
         "q75": q75,
         "authors": authors["value"].iloc[0] if len(authors) else math.nan,
+        "paper": mean_std(paper["mean"].iloc[0], paper["std"].iloc[0]) if len(paper) else None,
         "best_trial": int(best["trial"]) if best is not None else None,
         "running": int((study["state"] == "RUNNING").sum()),
         "pruned": int((study["state"] == "PRUNED").sum()),
@@ -151,35 +162,70 @@ def rerun_statistics(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def rerun_table(trials: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Table 2 layout: a row per loss, a column per dataset, cells "mean ± std".
+    """The paper's Table 2 layout: a row per loss, a column per dataset and objective, cells "mean ± std".
 
-    A dataset scored with more than one objective (say domain FD and Inception FID) gets a column per objective,
-    named after both, because those numbers are not comparable.
+    Every column names its metric (features and samples), so a domain FD never reads as the paper's FID, and a
+    dataset scored with two objectives gets a column each. Where the objective is the paper's metric, a column of
+    the paper's own numbers for the same losses follows it (`paper_numbers`).
     """
     statistics = rerun_statistics(trials)
-    objectives_per_dataset = statistics.groupby("dataset")["objective"].nunique()
-
-    def column(row: pd.Series) -> str:
-        dataset = dataset_label(row["dataset"])
-        if objectives_per_dataset[row["dataset"]] > 1:
-            return f"{dataset}: {metric_label(row['objective'])}"
-        return dataset
-
-    cells = statistics.assign(
-        column=statistics.apply(column, axis=1),
-        row=statistics["loss"].map(loss_label),
+    paper = paper_numbers(statistics)
+    measured = statistics.assign(
+        column=[objective_column(*pair) for pair in zip(statistics["dataset"], statistics["objective"], strict=True)],
         cell=[rerun_cell(row) for _, row in statistics.iterrows()],
     )
+    quoted = paper.assign(
+        column=[paper_column(*pair) for pair in zip(paper["dataset"], paper["seeds"], strict=True)],
+        cell=[mean_std(*pair) for pair in zip(paper["mean"], paper["std"], strict=True)],
+    )
+    cells = pd.concat([measured, quoted], ignore_index=True).assign(row=lambda frame: frame["loss"].map(loss_label))
+    groups = _ordered(statistics[["dataset", "objective"]].drop_duplicates(), {"dataset": DATASET_ORDER})
+    columns = []
+    for dataset, objective in groups.itertuples(index=False):
+        columns.append(objective_column(dataset, objective))
+        beside = quoted[(quoted["dataset"] == dataset) & (quoted["objective"] == objective)]
+        columns.extend(beside["column"].unique())
     rows = [loss_label(loss) for loss in losses_in(statistics)]
-    table = cells.pivot(index="row", columns="column", values="cell").reindex(rows)
+    table = cells.pivot(index="row", columns="column", values="cell").reindex(index=rows, columns=columns)
     table.index.name, table.columns.name = "loss", None
     return table.fillna("-")
 
 
+def objective_column(dataset: str, objective: str) -> str:
+    """A rerun table column: the dataset and the metric its cells are in."""
+    return f"{dataset_label(dataset)}: {metric_label(objective)}"
+
+
+def paper_column(dataset: str, seeds: int) -> str:
+    """The column of the paper's numbers beside a dataset's: the same metric, so only its seeds need saying."""
+    return f"{dataset_label(dataset)}: paper ({int(seeds)} seeds)"
+
+
 def rerun_cell(row: pd.Series) -> str:
     """mean ± std over the seeds that scored, and how many seeds diverged before any evaluation."""
-    cell = f"{row['mean']:.1f} ± {row['std']:.1f}"
+    cell = mean_std(row["mean"], row["std"])
     return cell + (f" ({int(row['unscored'])} of {int(row['seeds'])} unscored)" if row["unscored"] else "")
+
+
+def mean_std(mean: float, std: float) -> str:
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def paper_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The paper's rerun number for each (dataset, objective, loss) of `frame` whose objective is the paper's metric.
+
+    Only the same key counts (FID in Inception features of as many samples as the paper's): a study scored in
+    domain features, or from fewer samples, measured another number, and a row here is what puts the paper's number
+    beside a study's in the tables and figures. Columns PAPER_COLUMNS, datasets and losses in their usual order.
+    """
+    rows = []
+    groups = frame[["dataset", "objective", "loss"]].dropna().drop_duplicates()
+    for dataset, objective, loss in groups.itertuples(index=False):
+        score = paper_score(RERUNS, dataset, loss)
+        if score is not None and score.is_comparable(objective):
+            reported = {column: getattr(score, column) for column in PAPER_REPORTED}
+            rows.append({"dataset": dataset, "objective": objective, "loss": loss, **reported})
+    return _ordered(pd.DataFrame(rows, columns=list(PAPER_COLUMNS)), {"dataset": DATASET_ORDER, "loss": LOSS_RANK})
 
 
 def mode_collapse_keys(columns: Iterable[str]) -> list[str]:
@@ -207,11 +253,14 @@ def mode_collapse_summary(trials: pd.DataFrame) -> pd.DataFrame:
     keys = mode_collapse_keys(done.columns)
     scores = done[["dataset", "loss", *keys]].melt(["dataset", "loss"], var_name="score").dropna(subset=["value"])
     summary = scores.groupby(["dataset", "loss", "score"])["value"].agg(trials="count", median="median").reset_index()
-    ranks = {"dataset": order_key(tuple(DATASET_LABELS)), "loss": order_key(LOSS_ORDER), "score": order_key(keys)}
-    ordered = summary.sort_values(
-        ["dataset", "loss", "score"], key=lambda column: column.map(ranks[column.name]), kind="stable"
-    )
-    return ordered.reset_index(drop=True)[list(MODE_COLLAPSE_COLUMNS)]
+    ordered = _ordered(summary, {"dataset": DATASET_ORDER, "loss": LOSS_RANK, "score": order_key(keys)})
+    return ordered[list(MODE_COLLAPSE_COLUMNS)]
+
+
+def _ordered(frame: pd.DataFrame, ranks: dict[str, Callable[[str], tuple[int, str]]]) -> pd.DataFrame:
+    """Rows sorted by `ranks`' columns, each by its own order (`order_key`), ties kept as they were."""
+    ordered = frame.sort_values(list(ranks), key=lambda column: column.map(ranks[column.name]), kind="stable")
+    return ordered.reset_index(drop=True)
 
 
 def save_table(frame: pd.DataFrame, directory: str | os.PathLike, name: str) -> Path:
