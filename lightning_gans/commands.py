@@ -1,10 +1,12 @@
-"""Evaluation commands beside LightningCLI's `fit`: train the offline feature extractor, run the bias check, fetch the
-Inception weights."""
+"""Commands beside LightningCLI's `fit`: the feature extractor, the bias check, scoring and exporting a checkpoint;
+the others (demo, sweep, report, analysis, bench, inception-weights) are their modules' own, dispatched by name."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -14,12 +16,18 @@ from jsonargparse.typing import PositiveInt
 from .analysis.literature import BIAS_CHECK, paper_score
 from .data import DATASETS, GANDataModule
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from .evaluation.features import score_key
+from .evaluation.features import SCORE_NOISE_SEED, score_key
+from .evaluation.standalone import checked_device
+from .evaluation.synthetic import generated_batches
+from .export import NPZ_KEY, check_output, write_samples
 from .metrics.classifier import DOMAIN_DATASETS, train_domain_classifier
 from .metrics.extractors import build_extractor, default_extractor_name
 from .metrics.inception_weights import inception_weights_command
 from .metrics.reference import embed, first_samples, load_or_compute_reference
 from .metrics.scores import GenerativeScores
+from .runs import CANNOT_START
+from .scoring import evaluate_checkpoint, load_gan
+from .training.module import DivergedError
 
 
 def train_classifier_command(arguments: list[str]) -> int:
@@ -87,6 +95,92 @@ def bias_check_command(arguments: list[str]) -> int:
     return 0
 
 
+def evaluate_command(arguments: list[str]) -> int:
+    parser = ArgumentParser(
+        prog="lightning-gans evaluate",
+        description="Score a checkpoint of a run or sweep trial with every metric of the run's evaluation, under the "
+        "keys the run logs. Defaults come from the run: the checkpoint, and the config.yaml two folders above it "
+        "(<run>/checkpoints/best.ckpt -> <run>/config.yaml); the run's settings reproduce its logged scores.",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint: <run>/checkpoints/best.ckpt or last.ckpt")
+    # Plain types with None defaults (the run's values): a bad value's error then lists the valid ones alone.
+    extractors = Literal["auto", "inception", "domain"]
+    parser.add_argument("--extractor", type=extractors, default=None, help="default: the run's")
+    parser.add_argument("--samples", type=PositiveInt, default=None, help="default: the run's")
+    parser.add_argument("--batch_size", type=PositiveInt, default=None, help="default: the run's")
+    parser.add_argument(
+        "--data",
+        type=Literal[tuple(DATASETS.names())],
+        default=None,
+        help="the dataset; needed only when the checkpoint has no config.yaml beside its run",
+    )
+    parser.add_argument("--data_dir", type=str | None, default=None, help="default: the run's, else the usual lookup")
+    parser.add_argument("--seed", type=int, default=SCORE_NOISE_SEED, help="noise seed; default: every run's")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output", type=str | None, default=None, help="also write the scores to this .json file")
+    options = parser.parse_args(arguments)
+    if options.output is not None and Path(options.output).suffix != ".json":
+        parser.error(f"--output {options.output} must be a .json file")
+    try:
+        result = evaluate_checkpoint(
+            Path(options.ckpt_path),
+            checked_device(options.device),
+            dataset=options.data,
+            data_dir=options.data_dir,
+            seed=options.seed,
+            progress=sys.stderr.isatty(),
+            extractor=options.extractor,
+            samples=options.samples,
+            batch_size=options.batch_size,
+        )
+    except (ValueError, *CANNOT_START) as error:
+        parser.error(str(error))
+    except DivergedError as divergence:
+        print(f"cannot score {options.ckpt_path}: {divergence}", file=sys.stderr)
+        return 1
+    print("\n".join(result.report()))
+    if options.output is not None:
+        result.write(Path(options.output))
+    return 0
+
+
+def sample_command(arguments: list[str]) -> int:
+    parser = ArgumentParser(
+        prog="lightning-gans sample",
+        description="Export a checkpoint's samples for other scoring tools: a directory of 8-bit PNG files, one per "
+        f"sample in the dataset's channels (what torch-fidelity and clean-fid read), or a .npz file holding one "
+        f"uint8 (N, H, W, C) array under the key '{NPZ_KEY}' (np.load(path)['{NPZ_KEY}']; the 2-D mixtures' "
+        "points as float32 (N, 2)).",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint: <run>/checkpoints/best.ckpt or last.ckpt")
+    parser.add_argument("--n", type=PositiveInt, required=True, help="how many samples")
+    parser.add_argument("--out", required=True, help="a directory (PNG files) or a .npz file")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SCORE_NOISE_SEED,
+        help="noise seed; the default, with --n the run's evaluation samples, exports the samples the run scores",
+    )
+    parser.add_argument("--batch_size", type=PositiveInt, default=EVALUATION_BATCH_SIZE)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing .npz or non-empty directory")
+    options = parser.parse_args(arguments)
+    out = Path(options.out)
+    try:
+        module = load_gan(Path(options.ckpt_path), checked_device(options.device))
+        points = len(module.hparams.sample_shape) == 1
+        check_output(out, options.overwrite, points)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        write_samples(generated_batches(module, options.n, options.batch_size, options.seed), out, options.n, points)
+    except DivergedError as divergence:
+        print(f"nothing written to {out}: {divergence}", file=sys.stderr)
+        return 1
+    print(f"{options.n} samples of {options.ckpt_path} (step {module.d_step}, noise seed {options.seed}) in {out}")
+    return 0
+
+
 def sweep_command(arguments: list[str]) -> int:
     from .search.launcher import sweep_command as run_sweep
 
@@ -135,7 +229,9 @@ SUMMARIES = {
     "sweep": "the paper's search for one loss: an Optuna study, run by worker processes",
     "reruns": "the best setting of a study re-run over seeds, in a study of its own",
     "report": "each study's summary and the rerun table, in the terminal",
-    "analysis": "the analysis notebooks executed into figures, tables and HTML",
+    "analysis": "the analysis notebooks executed into figures, tables and HTML, linked from index.html",
+    "evaluate": "score a checkpoint with every metric of its run's evaluation, as the run logged them",
+    "sample": "export a checkpoint's samples as PNG files or a .npz array, for torch-fidelity and clean-fid",
     "train-classifier": "train the domain classifier whose features score runs offline",
     "bias-check": "the paper's bias check: real train images scored against real test images",
     "inception-weights": "download the FID Inception weights, verified, to where runs find them",
@@ -147,6 +243,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train-classifier": train_classifier_command,
     "bias-check": bias_check_command,
     "inception-weights": inception_weights_command,
+    "evaluate": evaluate_command,
+    "sample": sample_command,
     "sweep": sweep_command,
     "sweep-worker": sweep_worker_command,
     "report": report_command,

@@ -1,4 +1,4 @@
-"""Files a user hands to `fit` (config files, a checkpoint to resume), checked before anything runs.
+"""Files a user hands to the commands (config files, checkpoints), checked before anything runs.
 
 A wrong file is then one line that names it and says what is wrong, with exit status 2, instead of a traceback from
 deep inside YAML, pickle or a half-loaded model.
@@ -40,16 +40,29 @@ def check_config_file(path: str) -> None:
         raise ValueError(f"config {path} holds a {type(content).__name__}, not a mapping of settings")
 
 
-def check_resumable(path: str, loss: str, backbone: str) -> None:
-    """`path` is a checkpoint of a model with this loss and backbone (another would load, or fail, half-way)."""
+def checkpoint_hyperparameters(path: str) -> dict[str, Any]:
+    """The GAN's arguments saved in the checkpoint at `path`, read without building anything.
+
+    `fit --ckpt_path` (resuming), `evaluate` and `sample` read a checkpoint through here, so a wrong file gets the
+    same one line everywhere.
+    """
     if not Path(path).is_file():
         raise ValueError(f"ckpt_path {path} does not exist")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"ckpt_path {path} is not a checkpoint: not a file torch.save wrote, or one cut short")
     try:
-        saved: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)["hyper_parameters"]
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a damaged archive fails in zipfile, pickle or torch, each with its own class
         raise ValueError(f"ckpt_path {path} cannot be read as a checkpoint: {type(error).__name__}") from None
+    saved = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(saved, dict) or "loss" not in saved or "state_dict" not in checkpoint:
+        raise ValueError(f"ckpt_path {path} is not a checkpoint of a GAN: it holds no GAN hyperparameters and weights")
+    return saved
+
+
+def check_resumable(path: str, loss: str, backbone: str) -> None:
+    """`path` is a checkpoint of a model with this loss and backbone (another would load, or fail, half-way)."""
+    saved = checkpoint_hyperparameters(path)
     was = (saved.get("loss"), saved.get("backbone"))
     if was != (loss, backbone):
         raise ValueError(

@@ -6,9 +6,7 @@ minutes of benchmarking that end in one.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +16,7 @@ from jsonargparse.typing import PositiveInt
 
 from ..data import GANDataModule
 from ..defaults import BATCH_SIZE, EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
+from ..evaluation.standalone import checked_device, quiet_lightning
 from ..metrics.extractors import EXTRACTORS
 from ..training.losses import LOSSES
 from .evaluation import EvaluationSettings, time_extractor
@@ -69,30 +68,6 @@ def bench_parser() -> ArgumentParser:
     sweeps.add_argument("--sweep_eval_samples", type=PositiveInt, default=500)
     sweeps.add_argument("--sweep_workers", type=list[PositiveInt], default=[1, 2], help="worker counts to compare")
     return parser
-
-
-def checked_device(text: str) -> torch.device:
-    try:
-        device = torch.device(text)
-    except RuntimeError as error:
-        raise ValueError(f"--device {text!r} is not a device: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {text!r}: CUDA is not available on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {text!r}: the benchmark runs on cpu or cuda")
-    return device
-
-
-@contextlib.contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning announces devices and tips at INFO on every Trainer; dozens of trainers would bury the tables."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def print_loss(loss: str, result: dict[str, Any]) -> None:

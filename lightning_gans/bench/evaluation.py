@@ -23,11 +23,12 @@ from torch import Tensor
 from ..data import GANDataModule
 from ..evaluation.features import Evaluator, evaluation_noise
 from ..evaluation.schedule import EvaluationSchedule, feature_evaluator
+from ..evaluation.standalone import standalone_trainer
 from ..metrics.features import ExtractorUnavailableError
 from ..metrics.inception import find_inception_weights
 from ..training.module import GAN
 from .clock import clock
-from .training import BACKBONE, accelerator_arguments
+from .training import BACKBONE
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,7 @@ def run_evaluator(
         batch_size=settings.batch_size,
         diagnostics=diagnostics,
     )
-    # A bare trainer gives the schedule what it asks of a run's: rank zero, a no-op barrier, the device.
-    trainer = pl.Trainer(
-        **accelerator_arguments(settings.device),
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    evaluator = feature_evaluator(schedule, trainer, model, data)
+    evaluator = feature_evaluator(schedule, standalone_trainer(settings.device), model, data)
     if evaluator is None:
         raise RuntimeError(f"no evaluator for extractor {extractor!r} on {data.spec.name}")
     return evaluator

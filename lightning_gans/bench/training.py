@@ -23,6 +23,7 @@ from torch import Tensor
 from ..data import GANDataModule
 from ..data.containers import as_samples
 from ..defaults import TRAINER_DEFAULTS
+from ..evaluation.standalone import accelerator_arguments
 from ..search.spaces import authors_setting
 from ..training.losses import LossHyperparameters, LossOutput, get_loss
 from ..training.module import GAN, is_generator_step, kept_batch_norm_statistics, prior_noise
@@ -228,13 +229,6 @@ class StepClock(pl.Callback):
         if self.started is None or self.stopped is None:
             raise RuntimeError("the run ended before its timed steps were taken")
         return self.stopped - self.started
-
-
-def accelerator_arguments(device: torch.device) -> dict[str, Any]:
-    """The Trainer arguments that put it on `device` and nowhere else."""
-    if device.type == "cpu":
-        return {"accelerator": "cpu", "devices": 1}
-    return {"accelerator": device.type, "devices": [device.index or 0]}
 
 
 def time_lightning(arguments: dict[str, Any], data: GANDataModule, settings: TrainingSettings) -> LoopRun:

@@ -25,13 +25,14 @@ from ..training.module import GAN, DivergedError, prior_noise
 SCORE_NOISE_SEED = 2019
 
 
-def evaluation_noise(samples: int, z_dim: int, prior: str = "uniform") -> Tensor:
+def evaluation_noise(samples: int, z_dim: int, prior: str = "uniform", seed: int = SCORE_NOISE_SEED) -> Tensor:
     """The fixed noise every evaluation of every run scores (on the CPU, so it is the same on any device).
 
     It is drawn from the model's own prior (GANLoss.prior): a generator is only scored fairly on the latents it
-    was trained on. The default is the GANs' U[-1, 1].
+    was trained on. The default is the GANs' U[-1, 1]. Runs always use SCORE_NOISE_SEED; another `seed` is for
+    scoring or exporting a checkpoint on other samples (`lightning-gans evaluate --seed`, `sample --seed`).
     """
-    return prior_noise(prior, samples, z_dim, torch.Generator().manual_seed(SCORE_NOISE_SEED), torch.device("cpu"))
+    return prior_noise(prior, samples, z_dim, torch.Generator().manual_seed(seed), torch.device("cpu"))
 
 
 def shard(count: int, rank: int, world_size: int) -> range:
@@ -56,6 +57,7 @@ class Evaluator:
     samples: int
     batch_size: int
     metric: GenerativeScores
+    noise_seed: int = SCORE_NOISE_SEED
 
     @property
     def objectives(self) -> dict[str, str]:
@@ -66,7 +68,7 @@ class Evaluator:
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
         broadcast_buffers(module.generator)
-        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.gan_loss.prior)[
+        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.gan_loss.prior, self.noise_seed)[
             list(shard(self.samples, rank, world_size))
         ]
         self.metric.to(module.device)

@@ -146,10 +146,19 @@ class EvaluationSchedule(pl.Callback):
             return
         if not isinstance(datamodule, GANDataModule):
             return
+        self.evaluators = self.build_evaluators(trainer, pl_module, datamodule)
+        self.choose_objective(datamodule.spec.name)
+
+    def build_evaluators(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+    ) -> list[Any]:
+        """The evaluators the dataset's DatasetSpec names, less those that cannot score this run.
+
+        `lightning-gans evaluate` builds them here too, so a checkpoint is scored by what scored it in its run.
+        """
         builders = [EVALUATORS.get(name) for name in datamodule.spec.evaluators]
         built = (build(self, trainer, pl_module, datamodule) for build in builders)
-        self.evaluators = [evaluator for evaluator in built if evaluator is not None]
-        self.choose_objective(datamodule.spec.name)
+        return [evaluator for evaluator in built if evaluator is not None]
 
     def choose_objective(self, dataset: str) -> None:
         """The objective's key among what the evaluators measure; one they do not measure is an error now."""
@@ -196,18 +205,11 @@ class EvaluationSchedule(pl.Callback):
             self.save_checkpoint(trainer, directory / "checkpoints" / "best.ckpt")
 
     def score(self, trainer: pl.Trainer, pl_module: GAN) -> bool:
-        """Scores the generator, logs the scores and says whether the objective improved.
-
-        Autocast is off whatever the trainer's precision: samples, features and statistics are float32 (float64
-        where the metrics need it), so a run trained under bf16 is scored exactly like any other.
-        """
+        """Scores the generator, logs the scores and says whether the objective improved."""
         if not self.evaluators:
             return False
         progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
-        scores: dict[str, float] = {}
-        with torch.autocast(pl_module.device.type, enabled=False):
-            for evaluator in self.evaluators:
-                scores.update(evaluator.score(pl_module, trainer.global_rank, trainer.world_size, progress))
+        scores = measure(self.evaluators, pl_module, trainer.global_rank, trainer.world_size, progress)
         self.last_scores, self.last_step = dict(scores), pl_module.d_step
         value = scores[self.selection_key]
         improved = improves(value, self.best_score, self.selection)
@@ -250,6 +252,19 @@ class EvaluationSchedule(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict["best_score"]
         self.best_step = state_dict["best_step"]
+
+
+def measure(evaluators: list[Any], module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
+    """Every evaluator's scores of `module`, under their keys.
+
+    Autocast is off whatever the trainer's precision: samples, features and statistics are float32 (float64
+    where the metrics need it), so a run trained under bf16 is scored exactly like any other.
+    """
+    scores: dict[str, float] = {}
+    with torch.autocast(module.device.type, enabled=False):
+        for evaluator in evaluators:
+            scores.update(evaluator.score(module, rank, world_size, progress))
+    return scores
 
 
 def _as_str(path: Path | None) -> str | None:
@@ -345,7 +360,9 @@ def mixture_evaluator(
 EvaluatorBuilder = Callable[[EvaluationSchedule, pl.Trainer, pl.LightningModule, GANDataModule], Any]
 EVALUATORS: Registry[EvaluatorBuilder] = Registry("evaluator")
 """What a dataset's runs are scored with, by the names its DatasetSpec lists in `evaluators`. A builder returns None
-when it cannot score this run (no feature extractor available)."""
+when it cannot score this run (no feature extractor available). An evaluator is a dataclass with `objectives`,
+`score(module, rank, world_size, progress)` and a `noise_seed` field, which `lightning-gans evaluate --seed`
+replaces."""
 EVALUATORS.register("features", feature_evaluator)
 EVALUATORS.register("polygons", polygon_evaluator)
 EVALUATORS.register("mixture", mixture_evaluator)

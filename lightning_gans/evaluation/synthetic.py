@@ -11,7 +11,7 @@ numbers from the same noise and the same (broadcast) generator: nothing is gathe
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,22 +26,30 @@ from ..metrics.modes import mode_coverage
 from ..metrics.polygon_scores import QUANTILE, InversionBudget, calibrate_threshold, polygon_precision_recall
 from ..training.distributed import broadcast_buffers
 from ..training.module import GAN, DivergedError
-from .features import evaluation_noise, score_key
+from .features import SCORE_NOISE_SEED, evaluation_noise, score_key
 
 MIXTURE_MEASURE = "points"
 POLYGON_MEASURE = "polygons"
 POLYGON_THRESHOLD_VERSION = 1  # bump when the distance or the calibration changes
 
 
-@torch.no_grad()
-def generate(module: GAN, samples: int, batch_size: int) -> Tensor:
-    """The evaluation samples of `module`, checked for divergence, on the module's device."""
+def generated_batches(module: GAN, samples: int, batch_size: int, seed: int = SCORE_NOISE_SEED) -> Iterator[Tensor]:
+    """The evaluation samples of `module` batch by batch, each checked for divergence, on the module's device.
+
+    One batch at a time, so that an export of 50,000 samples never holds them all on the device.
+    """
     broadcast_buffers(module.generator)
-    noise = evaluation_noise(samples, module.hparams.z_dim, module.gan_loss.prior)
-    images = torch.cat([module.sample(batch) for batch in noise.split(batch_size)])
-    if not torch.isfinite(images).all():
-        raise DivergedError(module.d_step, "a generated sample")
-    return images
+    noise = evaluation_noise(samples, module.hparams.z_dim, module.gan_loss.prior, seed)
+    for batch in noise.split(batch_size):
+        images = module.sample(batch)
+        if not torch.isfinite(images).all():
+            raise DivergedError(module.d_step, "a generated sample")
+        yield images
+
+
+def generate(module: GAN, samples: int, batch_size: int, seed: int = SCORE_NOISE_SEED) -> Tensor:
+    """All the evaluation samples of `module` at once, on the module's device."""
+    return torch.cat(list(generated_batches(module, samples, batch_size, seed)))
 
 
 @dataclass
@@ -49,6 +57,7 @@ class MixtureEvaluator:
     mixture: GaussianMixture
     samples: int
     batch_size: int = 500
+    noise_seed: int = SCORE_NOISE_SEED
 
     @property
     def objectives(self) -> dict[str, str]:
@@ -56,7 +65,7 @@ class MixtureEvaluator:
 
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
-        points = generate(module, self.samples, self.batch_size).cpu()
+        points = generate(module, self.samples, self.batch_size, self.noise_seed).cpu()
         coverage = mode_coverage(points, self.mixture.centres, self.mixture.std)
         keys = self.objectives
         return {
@@ -93,6 +102,7 @@ class PolygonEvaluator:
     samples: int
     batch_size: int = 500
     budget: InversionBudget = field(default_factory=InversionBudget)
+    noise_seed: int = SCORE_NOISE_SEED
 
     @property
     def objectives(self) -> dict[str, str]:
@@ -100,7 +110,7 @@ class PolygonEvaluator:
 
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
-        images = generate(module, self.samples, self.batch_size)
+        images = generate(module, self.samples, self.batch_size, self.noise_seed)
         with torch.enable_grad():
             scores = polygon_precision_recall(
                 images,

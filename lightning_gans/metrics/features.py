@@ -69,6 +69,12 @@ def check_images(images: Tensor) -> None:
             raise ValueError(f"expected images in [0, 1], got values in [{low:.4g}, {high:.4g}]")
 
 
+def to_pixels(images: Tensor) -> Tensor:
+    """[0, 1] floats -> uint8 0..255, rounded: truncating (`(x * 255).byte()`) would darken every generated pixel by
+    half a level on average, which real images, stored as uint8, never are."""
+    return (images * 255).round().clamp(0, 255).to(torch.uint8)
+
+
 def weights_id_of(path: Path) -> str:
     """First hex digits of the file's sha256: names the weights, whatever the file is called or where it lives."""
     digest = hashlib.sha256()

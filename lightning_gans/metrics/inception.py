@@ -29,7 +29,7 @@ from torch import Tensor
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, weights_id_of
+from lightning_gans.metrics.features import ExtractorUnavailableError, FeatureExtractor, to_pixels, weights_id_of
 
 INCEPTION_WEIGHTS_ENV_VAR = "LIGHTNING_GANS_INCEPTION_WEIGHTS"
 # torch-fidelity's download lands under the first name, pytorch-fid's under the second. Both convert the same
@@ -103,7 +103,7 @@ def to_inception_input(images: Tensor) -> Tensor:
     """[0, 1] floats (N, 1 or 3, H, W) -> the uint8 RGB the network was trained on (rounded, gray tiled)."""
     if images.shape[1] not in (1, 3):
         raise ValueError(f"Inception takes 1- or 3-channel images, got {images.shape[1]} channels")
-    pixels = (images * 255).round().clamp(0, 255).to(torch.uint8)
+    pixels = to_pixels(images)
     return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
 
 
