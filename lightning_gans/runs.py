@@ -66,7 +66,7 @@ class RunOptions:
     ) -> WandbLogger:
         """The one place a W&B run is configured, for `fit` and sweep trials alike; `group` is the caller's default."""
         Path(save_dir).mkdir(parents=True, exist_ok=True)
-        return WandbLogger(
+        logger = WandbLogger(
             name=run_name,
             save_dir=str(save_dir),
             project=self.wandb_project,
@@ -75,6 +75,9 @@ class RunOptions:
             tags=list(self.wandb_tags) or None,
             config=config,
         )
+        # Lightning always passes W&B's retired `anonymous` setting, which makes every run print a deprecation notice.
+        logger._wandb_init.pop("anonymous", None)
+        return logger
 
 
 class GANCLI(LightningCLI):

@@ -22,6 +22,7 @@ NOISE = (
     "LeafSpec",  # Lightning's use of a deprecated torch pytree API
     "wandb: Tracking run",  # W&B's banner for an offline run (the summary says where the run is)
     "wandb leet",
+    "anonymous setting",  # W&B's notice for a setting Lightning passes
     "Traceback",
 )
 
