@@ -37,10 +37,10 @@ def demo_parser() -> ArgumentParser:
     parser.add_argument("--reports", default="reports/demo", help="where the analysis goes")
     parser.add_argument("--losses", type=list[str], default=["ns_gan", "lsgan", "wgan_gp"], help="one sweep each")
     parser.add_argument("--trials", type=PositiveInt, default=3, help="trials per loss (trial 0: the authors')")
-    parser.add_argument("--steps", type=PositiveInt, default=200, help="D steps per trial")
+    parser.add_argument("--steps", type=PositiveInt, default=120, help="D steps per trial")
     parser.add_argument("--evaluations", type=PositiveInt, default=2, help="evaluation points per trial")
     parser.add_argument("--samples", type=PositiveInt, default=1000, help="samples per evaluation")
-    parser.add_argument("--seeds", type=PositiveInt, default=3, help="reruns of the first loss's best setting")
+    parser.add_argument("--seeds", type=PositiveInt, default=2, help="reruns of the first loss's best setting")
     parser.add_argument("--workers", type=PositiveInt, default=2, help="worker processes")
     parser.add_argument("--notebooks", type=list[str] | None, default=None, help="analysis notebooks (default: all)")
     return parser

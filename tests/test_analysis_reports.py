@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 from analysis_fixture import FID_KEY, RERUN_SEEDS, as_inception, build_studies, paper_rerun
+from noise import noise_in
 from optuna.trial import TrialState
 
 from lightning_gans.analysis.frames import load_frame, per_trial, save_frame
@@ -233,7 +234,10 @@ def test_notebooks_execute_headless_into_figures_tables_and_html(storage, stored
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert noise_in(result.stdout + result.stderr) == []
+    index = (output / "index.html").read_text()
     for notebook in notebook_paths():
+        assert f'<a href="{notebook.stem}.html">{notebook.stem}</a>' in index
         executed = nbformat.read(output / notebook.name, as_version=4)
         errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         assert not errors, notebook.name
@@ -241,6 +245,7 @@ def test_notebooks_execute_headless_into_figures_tables_and_html(storage, stored
     for figure in FIGURES:
         for suffix in (".png", ".svg"):
             assert (output / "figures" / f"{figure}{suffix}").stat().st_size > 1_000, figure + suffix
+        assert f'<a href="figures/{figure}.svg"><img src="figures/{figure}.png"' in index
     summary = pd.read_csv(output / "tables" / "study_summary.csv").set_index("study")
     for name, trials in stored.items():
         assert summary.loc[name, "best"] == pytest.approx(best_value(name, trials), rel=1e-12)

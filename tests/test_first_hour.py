@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from noise import noise_in
 from optuna.trial import FrozenTrial, TrialState
 
 from lightning_gans.cli import main
@@ -18,15 +19,6 @@ from lightning_gans.summary import feature_space_note
 from lightning_gans.training.progress import latest_objective
 
 SCRIPT = Path(sys.executable).with_name("lightning-gans")
-NOISE = (
-    "💡 Tip",  # Lightning's litlogger / litmodels advertisements
-    "weights_only",  # Lightning's note on every checkpoint it saves
-    "LeafSpec",  # Lightning's use of a deprecated torch pytree API
-    "wandb: Tracking run",  # W&B's banner for an offline run (the summary says where the run is)
-    "wandb leet",
-    "anonymous setting",  # W&B's notice for a setting Lightning passes
-    "Traceback",
-)
 
 
 def frozen(number: int, state: TrialState, seconds: float | None = None, **user_attrs) -> FrozenTrial:
@@ -81,7 +73,7 @@ def test_a_default_fit_ends_with_its_summary_and_prints_no_noise(tmp_path):
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert [noise for noise in NOISE if noise in output] == []
+    assert noise_in(output) == []
     run_dir = tmp_path / "ring" / "version_0"
     key = "eval/modes_points_n1000"
     metrics = pd.read_csv(run_dir / "metrics.csv").dropna(subset=[key])

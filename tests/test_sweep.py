@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from noise import noise_in
 from optuna.trial import TrialState
 
 from lightning_gans.evaluation.schedule import is_evaluation_step
@@ -96,6 +97,7 @@ def check_trial_records(complete, storage: str) -> None:
 def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_domain_classifier, workers):
     storage = str(tmp_path / "optuna.journal")
     first = run_sweep(storage, tmp_path, 4, workers)
+    assert noise_in(first.stdout + first.stderr) == []
     study = load(storage)
     check_trial_records(assert_exact_study(study, 4), storage)
     best, authors = study.best_trial, study.trials[0]
