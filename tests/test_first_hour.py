@@ -37,6 +37,7 @@ def test_the_projection_is_the_measured_rate_or_the_finished_trials_duration():
     assert project([frozen(1, TrialState.RUNNING)], 100, 1, 15_625, 4) is None  # nothing timed yet
     paper = project([running], remaining=100, workers=1, steps=15_625, evaluations=4)
     assert paper.seconds_per_trial == 3125.0 and paper.seconds == 312_500.0  # 100 trials one after the other
+    assert not paper.from_finished  # the launcher says it again once a trial has finished
     assert "about 86.8 h (52 min per trial, from 5.00 D steps/s measured on trial 0 x 15625 steps" in paper.describe()
     assert "4 evaluations per trial" in paper.describe() and "make sweep TRIALS=5 STEPS=500" in paper.describe()
     three = project([running], remaining=100, workers=3, steps=15_625, evaluations=4)
@@ -44,6 +45,7 @@ def test_the_projection_is_the_measured_rate_or_the_finished_trials_duration():
     finished = [frozen(0, TrialState.COMPLETE, 90.0), frozen(1, TrialState.COMPLETE, 30.0), running]
     measured = project(finished, remaining=10, workers=2, steps=15_625, evaluations=4)
     assert measured.seconds_per_trial == 60.0 and measured.seconds == 300.0  # finished trials win over the rate
+    assert measured.from_finished
     assert "5 min (60 s per trial, from 2 finished trials, evaluations included)" in measured.describe()
 
 

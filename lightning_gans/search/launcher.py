@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..evaluation.schedule import is_evaluation_step
-from .projection import project
+from .projection import Projection, project
 from .studies import StorageError, open_storage, redact, state_counts
 from .summary import sweep_summary
 from .sweep import (
@@ -202,12 +202,13 @@ def watch(
 ) -> int:
     """A sweep-level progress bar (complete trials in the storage, with ETA) until every worker has exited.
 
-    The projected wall time is printed once, as soon as a trial has been timed. Ctrl-C or SIGTERM to the launcher is
+    The projected wall time is printed as soon as a trial has been timed, and again when the first trial finishes
+    (search/projection.py). Ctrl-C or SIGTERM to the launcher is
     passed on to its workers, which fail their trials as interrupted and enqueue them again; the launcher waits for
     them and exits with status 130, so no worker is left claiming trials.
     """
     counts = state_counts(study)
-    projected = False
+    shown: Projection | None = None
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt
     try:
         with tqdm(
@@ -216,7 +217,7 @@ def watch(
             while any(process.poll() is None for process, _ in workers):
                 time.sleep(POLL_SECONDS)
                 counts = state_counts(study)
-                projected = projected or print_projection(study, settings, protocol, len(workers), counts)
+                shown = reprojected(study, settings, protocol, len(workers), counts, shown)
                 bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
                 bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
                 bar.refresh()
@@ -229,18 +230,25 @@ def watch(
     return 1 if failed else 0
 
 
-def print_projection(
-    study, settings: SweepSettings, protocol: TrialProtocol, workers: int, counts: dict[TrialState, int]
-) -> bool:
-    """Prints the sweep's projected wall time once a trial has been timed; says whether it did."""
+def reprojected(
+    study,
+    settings: SweepSettings,
+    protocol: TrialProtocol,
+    workers: int,
+    counts: dict[TrialState, int],
+    shown: Projection | None,
+) -> Projection | None:
+    """Prints a projection when it is the first, or the first from a finished trial; returns the one shown."""
+    if shown is not None and shown.from_finished:
+        return shown
     remaining = settings.target_trials - counts[TrialState.COMPLETE]
     points = range(1, protocol.steps + 1)
     evaluations = sum(is_evaluation_step(step, protocol.eval_every, protocol.steps) for step in points)
     projection = project(study.get_trials(deepcopy=False), remaining, workers, protocol.steps, evaluations)
-    if projection is None or remaining <= 0:
-        return False
+    if projection is None or remaining <= 0 or (shown is not None and not projection.from_finished):
+        return shown
     tqdm.write(projection.describe())
-    return True
+    return projection
 
 
 def stop_workers(study, settings: SweepSettings, workers: list[tuple[subprocess.Popen, Path]]) -> int:

@@ -1,8 +1,9 @@
 """How long a sweep will take, said before the user has waited for it: measured, not guessed.
 
-The paper's search is 100 trials of 15,625 steps: about three days on a 2-core CPU, under a day on a GPU. A worker
-times the first steps of its trial and records the rate in the trial; the launcher turns the first rate it sees (or,
-for runs too short to time, the first finished trial's duration) into the sweep's projected wall time, once.
+The paper's search is 100 trials of 15,625 steps: about three days on a 2-core CPU. A worker times the first steps
+of its trial and records the rate in the trial; the launcher turns the first rate it sees into the sweep's projected
+wall time, and says it once more when the first trial finishes, whose duration also holds its start-up and
+evaluations (what dominates a short trial).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Projection:
     seconds_per_trial: float
     basis: str
     """What the per-trial time was measured from, in words."""
+    from_finished: bool
+    """Measured on finished trials (start-up and evaluations included), not only on training steps."""
 
     @property
     def seconds(self) -> float:
@@ -76,14 +79,14 @@ def project(trials: list[FrozenTrial], remaining: int, workers: int, steps: int,
     if finished:
         seconds = sum(t.duration.total_seconds() for t in finished) / len(finished)
         basis = f"{plural(len(finished), 'finished trial')}, evaluations included"
-        return Projection(remaining, workers, seconds, basis)
+        return Projection(remaining, workers, seconds, basis, from_finished=True)
     if not any(STEP_RATE_ATTR in t.user_attrs for t in trials):
         return None
     timed = next(t for t in trials if STEP_RATE_ATTR in t.user_attrs)
     rate = timed.user_attrs[STEP_RATE_ATTR]
     basis = f"{rate:.2f} D steps/s measured on trial {timed.number} x {steps} steps; its evaluations come on top"
     basis += f" ({plural(evaluations, 'evaluation')} per trial)"
-    return Projection(remaining, workers, steps / rate, basis)
+    return Projection(remaining, workers, steps / rate, basis, from_finished=False)
 
 
 def duration(seconds: float) -> str:
