@@ -323,6 +323,7 @@ def test_reruns_repeat_the_best_setting_once_per_seed(tmp_path, quick_domain_cla
     assert "nothing to do" in again.stdout and len(load(storage, "wgan_gp-fashion_mnist-wide-reruns").trials) == 3
 
 
+@pytest.mark.slow  # two workers of a real sweep; `make test-all`
 def test_gpus_start_one_worker_per_device_with_its_visible_devices(tmp_path, quick_domain_classifier):
     storage = str(tmp_path / "optuna.journal")
     run_sweep(storage, tmp_path, 2, 1, 4, "--gpus", "0,1")  # on a CPU machine the workers still train, on the CPU

@@ -197,31 +197,44 @@ def start_workers(
     return workers
 
 
+class StopRequest:
+    """Ctrl-C and SIGTERM to the launcher, as a flag its watch loop reads between polls.
+
+    A handler that raised instead (KeyboardInterrupt) could land anywhere, for instance inside the progress bar's
+    write, leaving its lock held: the launcher then hung, and its workers trained on, unwatched.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = self.signum or signum
+
+
 def watch(
     study, settings: SweepSettings, protocol: TrialProtocol, workers: list[tuple[subprocess.Popen, Path]], storage: str
 ) -> int:
     """A sweep-level progress bar (complete trials in the storage, with ETA) until every worker has exited.
 
     The projected wall time is printed as soon as a trial has been timed, and again when the first trial finishes
-    (search/projection.py). Ctrl-C or SIGTERM to the launcher is
-    passed on to its workers, which fail their trials as interrupted and enqueue them again; the launcher waits for
-    them and exits with status 130, so no worker is left claiming trials.
+    (search/projection.py). Ctrl-C or SIGTERM to the launcher is passed on to its workers, which fail their trials as
+    interrupted and enqueue them again; the launcher waits for them and exits with status 130, so no worker is left
+    claiming trials.
     """
     counts = state_counts(study)
     shown: Projection | None = None
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM, like Ctrl-C, raises KeyboardInterrupt
-    try:
-        with tqdm(
-            total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial"
-        ) as bar:
-            while any(process.poll() is None for process, _ in workers):
-                time.sleep(POLL_SECONDS)
-                counts = state_counts(study)
-                shown = reprojected(study, settings, protocol, len(workers), counts, shown)
-                bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
-                bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
-                bar.refresh()
-    except KeyboardInterrupt:
+    stop = StopRequest()
+    with tqdm(total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial") as bar:
+        while stop.signum is None and any(process.poll() is None for process, _ in workers):
+            time.sleep(POLL_SECONDS)  # a signal cuts it short only by its handler's flag, read below
+            counts = state_counts(study)
+            shown = reprojected(study, settings, protocol, len(workers), counts, shown)
+            bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
+            bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
+            bar.refresh()
+    if stop.signum is not None:
         return stop_workers(study, settings, workers)
     failed = [(process.returncode, log) for process, log in workers if process.returncode != 0]
     for code, log in failed:
