@@ -225,12 +225,14 @@ def watch(
     """
     counts = state_counts(study)
     shown: Projection | None = None
+    points = range(1, protocol.steps + 1)
+    evaluations = sum(is_evaluation_step(step, protocol.eval_every, protocol.steps) for step in points)
     stop = StopRequest()
     with tqdm(total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial") as bar:
         while stop.signum is None and any(process.poll() is None for process, _ in workers):
             time.sleep(POLL_SECONDS)  # a signal cuts it short only by its handler's flag, read below
             counts = state_counts(study)
-            shown = reprojected(study, settings, protocol, len(workers), counts, shown)
+            shown = reprojected(study, settings, protocol.steps, evaluations, len(workers), counts, shown)
             bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
             bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
             bar.refresh()
@@ -246,7 +248,8 @@ def watch(
 def reprojected(
     study,
     settings: SweepSettings,
-    protocol: TrialProtocol,
+    steps: int,
+    evaluations: int,
     workers: int,
     counts: dict[TrialState, int],
     shown: Projection | None,
@@ -255,9 +258,7 @@ def reprojected(
     if shown is not None and shown.from_finished:
         return shown
     remaining = settings.target_trials - counts[TrialState.COMPLETE]
-    points = range(1, protocol.steps + 1)
-    evaluations = sum(is_evaluation_step(step, protocol.eval_every, protocol.steps) for step in points)
-    projection = project(study.get_trials(deepcopy=False), remaining, workers, protocol.steps, evaluations)
+    projection = project(study.get_trials(deepcopy=False), remaining, workers, steps, evaluations)
     if projection is None or remaining <= 0 or (shown is not None and not projection.from_finished):
         return shown
     tqdm.write(projection.describe())
