@@ -17,6 +17,7 @@ STUDY ?=
 STORAGE ?= runs/optuna.journal
 GPUS ?=
 WORKERS ?= 1
+PACK ?= 1
 SAMPLER ?= random
 OBJECTIVE ?= auto
 SEEDS ?= 50
@@ -73,13 +74,13 @@ train: $(STAMP)
 # The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
 sweep: $(STAMP)
 	@$(BIN)/lightning-gans sweep --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--workers $(WORKERS) --seed $(SEED) --sampler $(SAMPLER) $(study_flags) $(trial_flags) \
+		--workers $(WORKERS) --pack $(PACK) --seed $(SEED) --sampler $(SAMPLER) $(study_flags) $(trial_flags) \
 		$(if $(TRIALS),--trials $(TRIALS))
 
 # The best setting of a sweep re-run with seeds 0..SEEDS-1, in the study <study>-reruns.
 reruns: $(STAMP)
 	@$(BIN)/lightning-gans reruns --loss $(LOSS) --dataset $(DATASET) --space $(SPACE) --storage $(STORAGE) \
-		--seeds $(SEEDS) --workers $(WORKERS) --seed $(SEED) $(study_flags) $(trial_flags)
+		--seeds $(SEEDS) --workers $(WORKERS) --pack $(PACK) --seed $(SEED) $(study_flags) $(trial_flags)
 
 # optuna-dashboard on the sweep storage, on this machine only.
 dashboard: $(STAMP)

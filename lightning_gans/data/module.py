@@ -138,9 +138,13 @@ class GANDataModule(pl.LightningDataModule):
         return partial(self.spec.load, sides=self.polygon_sides)
 
     def train_dataloader(self) -> DataLoader | ResidentBatches:
+        return self.stream(self.seed)
+
+    def stream(self, seed: int) -> DataLoader | ResidentBatches:
+        """The training stream a run seeded `seed` reads, from the attached module's step on."""
         dataset = self.split("train")
         start_step, rank, world_size = self._stream_position()
-        sampler = StepBatchSampler(len(dataset), self.batch_size, self.seed, start_step, rank, world_size)
+        sampler = StepBatchSampler(len(dataset), self.batch_size, seed, start_step, rank, world_size)
         device = self._training_device()
         resident = self._resident_split(dataset, device)
         if resident is not None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from torchvision.utils import save_image
 
 from ..atomic import atomic_path
@@ -56,6 +57,38 @@ def is_evaluation_step(d_step: int, every: int, last: int) -> bool:
 def run_directory(trainer: pl.Trainer) -> Path:
     """The logger's version folder when there is one, so grids and checkpoints sit beside the metrics."""
     return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where one run's evaluation goes: its folder, its loggers, its checkpoint writer, the scores it exposes."""
+
+    directory: Path
+    loggers: Sequence[Logger]
+    save: Callable[[Path], None]
+    """Writes the run's checkpoint to a path (atomically)."""
+    metrics: dict[str, Any]
+    """The run's latest scores by key (a trainer's callback_metrics)."""
+    rank: int = 0
+    world_size: int = 1
+    progress: bool = False
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.rank == 0
+
+
+def trainer_outputs(trainer: pl.Trainer, save: Callable[[Path], None]) -> RunOutputs:
+    """A run's own outputs: its trainer's loggers and log folder, a progress bar where the trainer shows one."""
+    return RunOutputs(
+        directory=run_directory(trainer),
+        loggers=trainer.loggers,
+        save=save,
+        metrics=trainer.callback_metrics,
+        rank=trainer.global_rank,
+        world_size=trainer.world_size,
+        progress=trainer.is_global_zero and trainer.progress_bar_callback is not None,
+    )
 
 
 class EvaluationSchedule(pl.Callback):
@@ -193,43 +226,49 @@ class EvaluationSchedule(pl.Callback):
         if not is_evaluation_step(pl_module.d_step, self.every_n_steps, pl_module.hparams.steps):
             return
         pl_module.raise_if_diverged()
-        directory = run_directory(trainer)
-        name = f"step-{pl_module.d_step:08d}"
-        if trainer.is_global_zero:
-            self.publish_grid(trainer, pl_module, directory / "samples" / f"{name}.png")
-        improved = self.score(trainer, pl_module)
-        self.save_checkpoint(trainer, directory / "checkpoints" / "last.ckpt")
-        if self.keep_step_checkpoints:
-            self.save_checkpoint(trainer, directory / "checkpoints" / f"{name}.ckpt")
-        if improved:
-            self.save_checkpoint(trainer, directory / "checkpoints" / "best.ckpt")
+        self.evaluate(pl_module, trainer_outputs(trainer, lambda path: self.save_checkpoint(trainer, path)))
 
-    def score(self, trainer: pl.Trainer, pl_module: GAN) -> bool:
+    def evaluate(self, module: GAN, outputs: RunOutputs) -> None:
+        """One evaluation point of `module`: its grid, its scores, its checkpoints, written where `outputs` says.
+
+        A run's own trainer is one such place (`trainer_outputs`); a member of a pack is another
+        (evaluation/packs.py), so that a packed trial writes exactly what the same trial trained alone writes.
+        """
+        name = f"step-{module.d_step:08d}"
+        if outputs.is_global_zero:
+            self.publish_grid(outputs.loggers, module, outputs.directory / "samples" / f"{name}.png")
+        improved = self.score(module, outputs)
+        outputs.save(outputs.directory / "checkpoints" / "last.ckpt")
+        if self.keep_step_checkpoints:
+            outputs.save(outputs.directory / "checkpoints" / f"{name}.ckpt")
+        if improved:
+            outputs.save(outputs.directory / "checkpoints" / "best.ckpt")
+
+    def score(self, module: GAN, outputs: RunOutputs) -> bool:
         """Scores the generator, logs the scores and says whether the objective improved."""
         if not self.evaluators:
             return False
-        progress = trainer.is_global_zero and trainer.progress_bar_callback is not None
-        scores = measure(self.evaluators, pl_module, trainer.global_rank, trainer.world_size, progress)
-        self.last_scores, self.last_step = dict(scores), pl_module.d_step
+        scores = measure(self.evaluators, module, outputs.rank, outputs.world_size, outputs.progress)
+        self.last_scores, self.last_step = dict(scores), module.d_step
         value = scores[self.selection_key]
         improved = improves(value, self.best_score, self.selection)
         if improved:
-            self.best_score, self.best_step = value, pl_module.d_step
+            self.best_score, self.best_step = value, module.d_step
         best_key = self.selection_key.replace("eval/", "eval/best_")
         scores.update({best_key: self.best_score, f"{best_key}_step": float(self.best_step)})
-        for logger in trainer.loggers:
-            logger.log_metrics(scores, step=pl_module.d_step)
-        trainer.callback_metrics.update({key: torch.tensor(value) for key, value in scores.items()})
+        for logger in outputs.loggers:
+            logger.log_metrics(scores, step=module.d_step)
+        outputs.metrics.update({key: torch.tensor(value) for key, value in scores.items()})
         return improved
 
     @staticmethod
-    def publish_grid(trainer: pl.Trainer, pl_module: GAN, path: Path) -> None:
-        picture = sample_picture(pl_module.sample(pl_module.fixed_noise))
+    def publish_grid(loggers: Sequence[Logger], module: GAN, path: Path) -> None:
+        picture = sample_picture(module.sample(module.fixed_noise))
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(picture, path)
-        for logger in trainer.loggers:
+        for logger in loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key="samples", images=[picture], step=pl_module.d_step)
+                logger.log_image(key="samples", images=[picture], step=module.d_step)
 
     @staticmethod
     def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:

@@ -30,14 +30,13 @@ from .summary import sweep_summary
 from .sweep import (
     RERUN_OF_ATTR,
     RUN_GROUPS,
-    Interrupted,
     SweepSettings,
     TrialProtocol,
     open_reruns,
     open_study,
-    run_worker,
     trial_protocol,
 )
+from .worker import Interrupted, run_worker
 
 POLL_SECONDS = 2.0
 STOP_SECONDS = 60.0
@@ -258,7 +257,7 @@ def reprojected(
     if shown is not None and shown.from_finished:
         return shown
     remaining = settings.target_trials - counts[TrialState.COMPLETE]
-    projection = project(study.get_trials(deepcopy=False), remaining, workers, steps, evaluations)
+    projection = project(study.get_trials(deepcopy=False), remaining, workers, steps, evaluations, settings.pack)
     if projection is None or remaining <= 0 or (shown is not None and not projection.from_finished):
         return shown
     tqdm.write(projection.describe())

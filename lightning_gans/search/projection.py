@@ -54,22 +54,28 @@ class Projection:
     """What the per-trial time was measured from, in words."""
     from_finished: bool
     """Measured on finished trials (start-up and evaluations included), not only on training steps."""
+    pack: int = 1
+    """Trials each worker trains at once as one pack; the measured rate is the pack's, shared by its trials."""
 
     @property
     def seconds(self) -> float:
-        """Workers run trials side by side (their measured rates already include sharing the machine)."""
-        rounds = -(-self.trials // self.workers)
+        """Workers run trials side by side (their measured rates already include sharing the machine), each a pack
+        at a time."""
+        rounds = -(-self.trials // (self.workers * self.pack))
         return rounds * self.seconds_per_trial
 
     def describe(self) -> str:
         return (
-            f"projected: {plural(self.trials, 'trial')} on {plural(self.workers, 'worker')} take about "
+            f"projected: {plural(self.trials, 'trial')} on {plural(self.workers, 'worker')}"
+            f"{f' in packs of {self.pack}' if self.pack > 1 else ''} take about "
             f"{duration(self.seconds)} ({duration(self.seconds_per_trial)} per trial, from {self.basis}).\n"
             f"a short sweep instead: {SHORT_SWEEP}"
         )
 
 
-def project(trials: list[FrozenTrial], remaining: int, workers: int, steps: int, evaluations: int) -> Projection | None:
+def project(
+    trials: list[FrozenTrial], remaining: int, workers: int, steps: int, evaluations: int, pack: int = 1
+) -> Projection | None:
     """The sweep's remaining time from the study's trials so far; None until one has been timed.
 
     A finished trial's duration is the better measure (its evaluations are in it); before one finishes, the first
@@ -79,14 +85,14 @@ def project(trials: list[FrozenTrial], remaining: int, workers: int, steps: int,
     if finished:
         seconds = sum(t.duration.total_seconds() for t in finished) / len(finished)
         basis = f"{plural(len(finished), 'finished trial')}, evaluations included"
-        return Projection(remaining, workers, seconds, basis, from_finished=True)
+        return Projection(remaining, workers, seconds, basis, from_finished=True, pack=pack)
     if not any(STEP_RATE_ATTR in t.user_attrs for t in trials):
         return None
     timed = next(t for t in trials if STEP_RATE_ATTR in t.user_attrs)
     rate = timed.user_attrs[STEP_RATE_ATTR]
     basis = f"{rate:.2f} D steps/s measured on trial {timed.number} x {steps} steps; its evaluations come on top"
     basis += f" ({plural(evaluations, 'evaluation')} per trial)"
-    return Projection(remaining, workers, steps / rate, basis, from_finished=False)
+    return Projection(remaining, workers, steps / rate, basis, from_finished=False, pack=pack)
 
 
 def duration(seconds: float) -> str:

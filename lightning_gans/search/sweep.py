@@ -19,11 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import signal
-import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,14 +46,8 @@ from .projection import MeasureStepRate
 from .spaces import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
 from .studies import (
     EVALUATIONS_ATTR,
-    Heartbeat,
     StudyStorage,
-    claim_trial,
     draw_number,
-    fail_and_retry,
-    first_line,
-    open_storage,
-    state_counts,
     stored_path,
 )
 
@@ -89,6 +78,9 @@ class SweepSettings:
         seed: the search's seed; each trial's draws and training seed derive from it and the trial's number.
         heartbeat_seconds: how often a worker stamps the trial it runs.
         grace_seconds: heartbeat age after which a running trial counts as orphaned and is retried.
+        pack: trials a worker trains at once as one pack (training/packed_module.py), each exactly as if it ran
+            alone: 1 trains them one by one; trials whose draws change the networks' structure (discriminator batch
+            norm) go to separate packs. Packing changes no trial's draws, seed or result.
         trial: `fit` arguments every trial takes, e.g. --model.steps=300 or --config=extra.yaml; the parameters the
             space searches belong to each trial and cannot be set here.
     """
@@ -105,6 +97,7 @@ class SweepSettings:
     seed: int = 0
     heartbeat_seconds: PositiveFloat = HEARTBEAT_SECONDS
     grace_seconds: PositiveFloat = GRACE_SECONDS
+    pack: PositiveInt = 1
     trial: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -452,6 +445,27 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
 
     Divergence ends training, not the trial (see the module docstring).
     """
+    cli, schedule = trial_cli(trial, settings, protocol)
+    trainer = cli.trainer
+    trainer.callbacks.append(ReportEvaluations(trial, schedule))  # after the schedule, whose scores it reads
+    trainer.callbacks.append(MeasureStepRate(trial))
+    divergence = None
+    try:
+        trainer.fit(cli.model, datamodule=cli.datamodule)
+    except DivergedError as diverged:
+        divergence = diverged
+    finally:
+        finish_wandb(trainer.loggers)
+    run_dir = Path(trainer.log_dir or protocol.root)
+    return trial_result(
+        trial, settings, protocol, TrialOutcome(schedule, run_dir, trainer.callback_metrics, divergence)
+    )
+
+
+def trial_cli(
+    trial: optuna.Trial, settings: SweepSettings, protocol: TrialProtocol
+) -> tuple[GANCLI, EvaluationSchedule]:
+    """The trial's run, built as `fit` builds it from the trial's config (its draws, its seed), not yet trained."""
     arguments = trial_arguments(trial, settings.loss, settings.space)
     seed = trial.user_attrs.get("rerun_seed", derived_seed(settings.seed, "trial", draw_number(trial)))
     cli = run(
@@ -459,23 +473,33 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
         cli_class=partial(TrialCLI, trial_loggers(settings, protocol, trial, arguments)),
         run=False,
     )
-    trainer, schedule = cli.trainer, cli.config_init["evaluation"]
-    trainer.callbacks.append(ReportEvaluations(trial, schedule))  # after the schedule, whose scores it reads
-    trainer.callbacks.append(MeasureStepRate(trial))
-    diverged = False
-    try:
-        trainer.fit(cli.model, datamodule=cli.datamodule)
-    except DivergedError as divergence:
-        diverged = True
-        trial.set_user_attr(DIVERGED_AT_ATTR, divergence.step)
-        trial.set_user_attr(DIVERGENCE_ATTR, f"{divergence.what} is not finite")
-    finally:
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.finish()
-    run_dir = Path(trainer.log_dir or protocol.root)
+    return cli, cli.config_init["evaluation"]
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a trained trial left: its schedule (best score and step), its folder, its latest scores, its divergence."""
+
+    schedule: EvaluationSchedule
+    run_dir: Path
+    metrics: dict[str, Any]
+    divergence: DivergedError | None
+
+
+def trial_result(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProtocol, outcome: TrialOutcome) -> float:
+    """The trial's value (its best score; a diverged trial keeps its best before divergence), its attributes set."""
+    schedule, run_dir = outcome.schedule, outcome.run_dir
+    if outcome.divergence is not None:
+        trial.set_user_attr(DIVERGED_AT_ATTR, outcome.divergence.step)
+        trial.set_user_attr(DIVERGENCE_ATTR, f"{outcome.divergence.what} is not finite")
     keep_what_a_finished_trial_needs(run_dir / "checkpoints")
-    if schedule.best_score is None and diverged:
+    if schedule.best_score is None and outcome.divergence is not None:
         return unscored_value(protocol.direction)
     if schedule.best_score is None:
         raise RuntimeError(
@@ -484,7 +508,7 @@ def run_trial(trial: optuna.Trial, settings: SweepSettings, protocol: TrialProto
     trial.set_user_attr("best_step", schedule.best_step)
     trial.set_user_attr("best_checkpoint", stored_path(settings.storage, run_dir / "checkpoints" / "best.ckpt"))
     trial.set_user_attr("run_dir", stored_path(settings.storage, run_dir))
-    for key, value in trainer.callback_metrics.items():
+    for key, value in outcome.metrics.items():
         if key.startswith("eval/") and not key.startswith("eval/best_"):
             trial.set_user_attr(key, float(value))
     return schedule.best_score
@@ -506,117 +530,6 @@ def keep_what_a_finished_trial_needs(checkpoints: Path) -> None:
         with atomic_path(best, suffix=".ckpt") as partial_file:
             torch.save({key: value for key, value in state.items() if key not in RESUME_ONLY}, partial_file)
     (checkpoints / "last.ckpt").unlink(missing_ok=True)
-
-
-class Interrupted(BaseException):
-    """The worker was told to stop (SIGINT, SIGTERM): not a failure of the trial it was running.
-
-    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way swallows it.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class StopSignals:
-    """SIGINT and SIGTERM stop a worker cleanly: mid-trial they raise Interrupted, between trials the loop ends.
-
-    Lightning turns Ctrl-C into SystemExit(1) and SIGTERM into SIGTERMException; raising our own exception from the
-    handler (Lightning calls the handler it found before its own) keeps what happened, so the trial is recorded as
-    interrupted and retried rather than as an error.
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.training = False
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = self.received or signum
-        if self.training:
-            self.training = False
-            raise Interrupted(signum)
-
-    @staticmethod
-    def ignore() -> None:
-        """Further signals wait: recording the interrupted trial must finish."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def run_worker(settings: SweepSettings) -> int:
-    """Claims and runs trials until the study has `target_trials` complete ones; returns how many this worker ran.
-
-    In a rerun study (see `open_reruns`) every trial was enqueued up front, and the worker runs only those. SIGINT or
-    SIGTERM stop it: a trial it was running is failed as interrupted and retried with the same parameters by the
-    next worker that claims one (see `tell`).
-    """
-    signals = StopSignals()
-    protocol = trial_protocol(settings)
-    storage = open_storage(settings.storage)
-    study = open_study(settings, protocol, storage)
-    reruns = RERUN_OF_ATTR in study.user_attrs
-    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "all visible")
-    print(
-        f"worker {socket.gethostname()}:{os.getpid()} (CUDA_VISIBLE_DEVICES={devices}) joins {study.study_name}",
-        flush=True,
-    )
-    ran = 0
-    while signals.received is None:
-        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
-        if trial is None:
-            counts = state_counts(study)
-            if counts[TrialState.COMPLETE] >= settings.target_trials or (reruns and not counts[TrialState.RUNNING]):
-                return ran
-            wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
-            continue
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        with Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds):
-            tell(study, storage, trial, lambda trial: run_trial(trial, settings, protocol), signals)
-        ran += 1
-    raise Interrupted(signals.received)
-
-
-def tell(
-    study: optuna.Study,
-    storage: StudyStorage,
-    trial: optuna.Trial,
-    train: Callable[[optuna.Trial], float],
-    signals: StopSignals,
-) -> None:
-    """Runs one trial and records its outcome: a value (divergence too), PRUNED, or FAIL and a retry.
-
-    An interruption (Interrupted) or an exception fails the trial with a reason a person can read and enqueues it
-    again with the same parameters, under the retry rules of `studies.fail_and_retry`; then the worker stops, as
-    before (an error that repeats stays FAIL when the retry meets it again).
-    """
-    signals.training = True
-    try:
-        value = train(trial)
-    except optuna.TrialPruned:
-        study.tell(trial, state=TrialState.PRUNED)
-    except Interrupted as interruption:
-        signals.ignore()
-        reason = f"interrupted by {interruption} before it finished; retried with the same parameters"
-        with storage.claim_lock(study.study_name):
-            fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), reason, None, counted=False)
-        raise
-    except BaseException as error:
-        signals.training = False  # a signal now waits for the worker loop, not this bookkeeping
-        failure = f"{type(error).__name__}: {first_line(error)}"
-        with storage.claim_lock(study.study_name):
-            fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), failure, failure)
-        raise
-    else:
-        study.tell(trial, value)
-    finally:
-        signals.training = False
-
-
-def wait_for_running_trials(settings: SweepSettings) -> None:
-    time.sleep(min(settings.heartbeat_seconds, 5.0))
 
 
 def open_reruns(

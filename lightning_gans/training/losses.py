@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_gans.registry import Registry
+from lightning_gans.training.members import Members, RandomSource, random_like, whole_batch
 
 Critic = Callable[[Tensor], Tensor]
 
@@ -41,7 +42,11 @@ def _require(ok: bool, name: str, value: object, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class LossHyperparameters:
-    """The knobs of all losses in one record, so that a sweep can vary them without knowing the loss."""
+    """The knobs of all losses in one record, so that a sweep can vary them without knowing the loss.
+
+    A pack of K networks (training/packing.py) holds each knob as a (K,) tensor instead: every use below is
+    elementwise, so one record serves both.
+    """
 
     clip: float = 0.01
     gp_lambda: float = 10.0
@@ -128,65 +133,76 @@ def wgan_generator_loss(fake_logits: Tensor) -> LossOutput:
 
 
 @torch.no_grad()
-def clip_parameters_(module: nn.Module, c: float) -> None:
+def clip_parameters_(module: nn.Module, c: float | Tensor) -> None:
     """Clamp every parameter, batch-norm affine ones included, into [-c, c] in place.
 
     WGAN's Lipschitz bound only holds if no parameter escapes the box, so nothing is exempt; buffers such as
-    running statistics are not weights and are left alone.
+    running statistics are not weights and are left alone. A pack's `c` is a (K,) tensor, one bound per member,
+    and its parameters hold the members along their first dimension.
     """
     for parameter in module.parameters():
-        parameter.clamp_(-c, c)
+        bound = c.reshape(-1, *(1,) * (parameter.ndim - 1)) if isinstance(c, Tensor) else c
+        parameter.clamp_(-bound, bound)
 
 
 # --- gradient penalties -------------------------------------------------------------------------------------
 
 
-def per_example_uniform(like: Tensor, generator: torch.Generator | None) -> Tensor:
+def per_example_uniform(like: Tensor, generator: RandomSource) -> Tensor:
     """One U[0, 1) draw per example, shaped to broadcast against `like` whatever its rank."""
-    shape = (like.shape[0],) + (1,) * (like.ndim - 1)
-    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return random_like(like, generator, per_example=True)
 
 
-def interpolate(start: Tensor, end: Tensor, generator: torch.Generator | None) -> Tensor:
+def interpolate(start: Tensor, end: Tensor, generator: RandomSource) -> Tensor:
     """A random point on each example's segment from `start` to `end`."""
     return start + per_example_uniform(start, generator) * (end - start)
 
 
-def wgan_gp_interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None) -> Tensor:
+def wgan_gp_interpolates(real: Tensor, fake: Tensor, generator: RandomSource) -> Tensor:
     """WGAN-GP enforces the unit gradient norm between the two distributions, so it samples between pairs."""
     return interpolate(real, fake, generator)
 
 
-def dragan_perturbed(real: Tensor, generator: torch.Generator | None) -> Tensor:
+def perturbed_by(real: Tensor, noise: Tensor) -> Tensor:
+    """x + 0.5 * std(x) * noise, with std one population scalar over the whole real batch."""
+    return real + 0.5 * real.std(correction=0) * noise
+
+
+def dragan_perturbed(real: Tensor, generator: RandomSource, members: Members = whole_batch) -> Tensor:
     """x + 0.5 * std(x) * U[0, 1), with std one population scalar over the whole real batch.
 
     The noise is one-sided (non-negative) and the scale is a single batch statistic because that is what the
     reference code does, not what the DRAGAN paper describes.
     """
-    noise = torch.rand(real.shape, generator=generator, device=real.device, dtype=real.dtype)
-    return real + 0.5 * real.std(correction=0) * noise
+    return members(perturbed_by)(real, random_like(real, generator))
 
 
-def dragan_interpolates(real: Tensor, generator: torch.Generator | None) -> Tensor:
+def dragan_interpolates(real: Tensor, generator: RandomSource, members: Members = whole_batch) -> Tensor:
     """DRAGAN penalises only near the real data, so it samples between each example and a perturbed copy.
 
     The perturbation noise is drawn before the interpolation coefficients, matching the reference order.
     """
-    return interpolate(real, dragan_perturbed(real, generator), generator)
+    return interpolate(real, dragan_perturbed(real, generator, members), generator)
 
 
-def gradient_penalty(critic_output_fn: Critic, x_hat: Tensor) -> Tensor:
+def penalty_of_gradients(grad: Tensor) -> Tensor:
+    """mean_i (||g_i|| - 1)^2 of per-example input gradients, the norm smoothed by GRADIENT_NORM_EPSILON."""
+    norms = torch.sqrt(GRADIENT_NORM_EPSILON + grad.pow(2).reshape(grad.shape[0], -1).sum(dim=1))
+    return (norms - 1).pow(2).mean()
+
+
+def gradient_penalty(critic_output_fn: Critic, x_hat: Tensor, members: Members = whole_batch) -> Tensor:
     """mean_i (||d out / d x_hat_i|| - 1)^2, unweighted.
 
     Summing the outputs before differentiating gives every example's own gradient because examples do not
-    interact (batch norm aside, which the reference code also ignores). The graph is kept so the penalty
-    trains the critic, and grad mode is forced on so the penalty can also be evaluated under no_grad.
+    interact (batch norm aside, which the reference code also ignores); nor do a pack's members, so one
+    differentiation serves them all. The graph is kept so the penalty trains the critic, and grad mode is forced
+    on so the penalty can also be evaluated under no_grad.
     """
     with torch.enable_grad():
         x_hat = x_hat.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(critic_output_fn(x_hat).sum(), x_hat, create_graph=True)
-        norms = torch.sqrt(GRADIENT_NORM_EPSILON + grad.pow(2).reshape(grad.shape[0], -1).sum(dim=1))
-        return (norms - 1).pow(2).mean()
+        return members(penalty_of_gradients)(grad)
 
 
 def _with_penalty(data: LossOutput, penalty: Tensor, weight: float) -> LossOutput:
@@ -226,12 +242,17 @@ def began_discriminator_loss(l_real: Tensor, l_fake: Tensor, k: Tensor, gamma: f
     )
 
 
-def began_k_update(k: Tensor, l_real: Tensor, l_fake: Tensor, gamma: float, lambda_k: float, clip: bool) -> Tensor:
+def began_k_update(
+    k: Tensor, l_real: Tensor, l_fake: Tensor, gamma: float | Tensor, lambda_k: float | Tensor, clip: bool | Tensor
+) -> Tensor:
     """Proportional control of k towards the equilibrium L(G(z)) = gamma L(x).
 
-    The reference code leaves k unbounded; clipping to [0, 1] as the BEGAN paper does is opt-in.
+    The reference code leaves k unbounded; clipping to [0, 1] as the BEGAN paper does is opt-in (per member in a
+    pack, where `clip` is a boolean tensor).
     """
     new_k = (k + lambda_k * (gamma * l_real - l_fake)).detach()
+    if isinstance(clip, Tensor):
+        return torch.where(clip, new_k.clamp(0.0, 1.0), new_k)
     return new_k.clamp(0.0, 1.0) if clip else new_k
 
 
@@ -297,26 +318,31 @@ def gaussian_kl(mean: Tensor, sigma: Tensor) -> Tensor:
     return per_dimension.sum(dim=1).mean()
 
 
-def vae_loss(encoder: nn.Module, generator: nn.Module, real: Tensor, noise: torch.Generator | None) -> LossOutput:
+def vae_loss(
+    encoder: nn.Module, generator: nn.Module, real: Tensor, noise: RandomSource, members: Members = whole_batch
+) -> LossOutput:
     """The negative ELBO of the real batch: reconstruction of x from one posterior sample, plus the KL term.
 
     The sample is reparameterised (z = mean + sigma * eps, eps ~ N(0, I) from `noise`) so that the gradient
     reaches the encoder through z and the run stays reproducible from the module's random source.
     """
-    mean, sigma = encoder_posterior(encoder(real))
-    eps = torch.randn(mean.shape, generator=noise, device=mean.device, dtype=mean.dtype)
-    recon = bernoulli_reconstruction(generator(mean + sigma * eps), real)
-    kl = gaussian_kl(mean, sigma)
+    mean, sigma = members(encoder_posterior)(encoder(real))
+    eps = random_like(mean, noise, normal=True)
+    recon = members(bernoulli_reconstruction)(generator(mean + sigma * eps), real)
+    kl = members(gaussian_kl)(mean, sigma)
     return _loss_output(recon + kl, recon=recon, kl=kl)
 
 
 # --- losses ---------------------------------------------------------------------------------------------
 
-DiscriminatorLoss = Callable[[Critic, Tensor, Tensor, LossHyperparameters, Tensor, torch.Generator | None], LossOutput]
-GeneratorLoss = Callable[[Critic, Tensor, LossHyperparameters], LossOutput]
+DiscriminatorLoss = Callable[..., LossOutput]
+"""(critic, real, fake, hp, k, generator, members=whole_batch) -> the discriminator's loss."""
+GeneratorLoss = Callable[..., LossOutput]
+"""(critic, fake, hp, members=whole_batch) -> the generator's loss."""
 AfterDiscriminatorStep = Callable[[nn.Module, LossHyperparameters], None]
 NextK = Callable[[Tensor, LossOutput, LossHyperparameters], Tensor]
-JointLoss = Callable[[nn.Module, nn.Module, Tensor, torch.Generator | None], LossOutput]
+JointLoss = Callable[..., LossOutput]
+"""(encoder, generator, real, noise, members=whole_batch) -> the joint loss of both networks."""
 
 
 def _nothing_after_discriminator_step(discriminator: nn.Module, hp: LossHyperparameters) -> None:
@@ -328,8 +354,10 @@ class GANLoss:
     """One loss (a GAN's, or the VAE baseline's) as the training loop sees it.
 
     `discriminator_loss(critic, real, fake, hp, k, generator)` takes `fake` already detached and draws all
-    its randomness from `generator`, so penalised runs are reproducible. `after_discriminator_step` is called
-    under no_grad after each discriminator optimiser step (WGAN clips the critic there). `next_k(k, errors, hp)`,
+    its randomness from `generator`, so penalised runs are reproducible. Every loss function also takes `members`
+    (training/members.py), which a pack of K networks sets so that each member's math reduces over its own slice.
+    `after_discriminator_step` is called under no_grad after each discriminator optimiser step (WGAN clips the
+    critic there). `next_k(k, errors, hp)`,
     set for BEGAN only, returns k after a training step from a discriminator loss output carrying the
     reconstruction errors (which output is the module's choice: `began_k_errors`).
     `fresh_generator_noise` says the reference draws a new z for the generator step (WGAN-GP) instead of reusing the
@@ -364,16 +392,19 @@ def _logit_discriminator_loss(loss_fn: Callable[[Tensor, Tensor], LossOutput]) -
         fake: Tensor,
         hp: LossHyperparameters,
         k: Tensor,
-        generator: torch.Generator | None,
+        generator: RandomSource,
+        members: Members = whole_batch,
     ) -> LossOutput:
-        return loss_fn(critic(real), critic(fake))
+        return members(loss_fn)(critic(real), critic(fake))
 
     return discriminator_loss
 
 
 def _logit_generator_loss(loss_fn: Callable[[Tensor], LossOutput]) -> GeneratorLoss:
-    def generator_loss(critic: Critic, fake: Tensor, hp: LossHyperparameters) -> LossOutput:
-        return loss_fn(critic(fake))
+    def generator_loss(
+        critic: Critic, fake: Tensor, hp: LossHyperparameters, members: Members = whole_batch
+    ) -> LossOutput:
+        return members(loss_fn)(critic(fake))
 
     return generator_loss
 
@@ -384,10 +415,11 @@ def _wgan_gp_discriminator_loss(
     fake: Tensor,
     hp: LossHyperparameters,
     k: Tensor,
-    generator: torch.Generator | None,
+    generator: RandomSource,
+    members: Members = whole_batch,
 ) -> LossOutput:
-    data = wgan_discriminator_loss(critic(real), critic(fake))
-    penalty = gradient_penalty(critic, wgan_gp_interpolates(real, fake, generator))
+    data = members(wgan_discriminator_loss)(critic(real), critic(fake))
+    penalty = gradient_penalty(critic, wgan_gp_interpolates(real, fake, generator), members)
     return _with_penalty(data, penalty, hp.gp_lambda)
 
 
@@ -397,10 +429,14 @@ def _dragan_discriminator_loss(
     fake: Tensor,
     hp: LossHyperparameters,
     k: Tensor,
-    generator: torch.Generator | None,
+    generator: RandomSource,
+    members: Members = whole_batch,
 ) -> LossOutput:
-    data = gan_discriminator_loss(critic(real), critic(fake))
-    penalty = gradient_penalty(lambda x: torch.sigmoid(critic(x)), dragan_interpolates(real, generator))
+    def sigmoid_critic(x: Tensor) -> Tensor:
+        return torch.sigmoid(critic(x))
+
+    data = members(gan_discriminator_loss)(critic(real), critic(fake))
+    penalty = gradient_penalty(sigmoid_critic, dragan_interpolates(real, generator, members), members)
     return _with_penalty(data, penalty, hp.gp_lambda)
 
 
@@ -414,15 +450,18 @@ def _began_discriminator_loss(
     fake: Tensor,
     hp: LossHyperparameters,
     k: Tensor,
-    generator: torch.Generator | None,
+    generator: RandomSource,
+    members: Members = whole_batch,
 ) -> LossOutput:
-    l_real = began_reconstruction_error(real, critic(real))
-    l_fake = began_reconstruction_error(fake, critic(fake))
+    l_real = members(began_reconstruction_error)(real, critic(real))
+    l_fake = members(began_reconstruction_error)(fake, critic(fake))
     return began_discriminator_loss(l_real, l_fake, k, hp.began_gamma)
 
 
-def _began_generator_loss(critic: Critic, fake: Tensor, hp: LossHyperparameters) -> LossOutput:
-    loss = began_reconstruction_error(fake, critic(fake))
+def _began_generator_loss(
+    critic: Critic, fake: Tensor, hp: LossHyperparameters, members: Members = whole_batch
+) -> LossOutput:
+    loss = members(began_reconstruction_error)(fake, critic(fake))
     return _loss_output(loss, fake=loss)
 
 

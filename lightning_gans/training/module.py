@@ -27,10 +27,11 @@ from .nets import PAPER_BACKBONE, build_networks
 EVAL_NOISE_SEED = 2018
 EVAL_NOISE_COUNT = 64
 
-# Trainer precisions a GAN trains under: the paper's float32, and bf16 autocast around the training step (no loss
-# scaling needed, unlike float16, whose scaler the gradient penalties' inner gradients would bypass). Evaluation
-# always runs in float32 (EvaluationSchedule.score).
-PRECISIONS = ("32-true", "bf16-mixed")
+# Trainer precisions a GAN trains under: the paper's float32, bf16 autocast around the training step (no loss
+# scaling needed, unlike float16, whose scaler the gradient penalties' inner gradients would bypass), and float64,
+# where checks of exactness (a pack against its members trained alone) leave summation order as the only difference.
+# Evaluation always runs in float32 (EvaluationSchedule.score).
+PRECISIONS = ("32-true", "bf16-mixed", "64-true")
 
 
 class DivergedError(RuntimeError):
