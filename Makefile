@@ -105,13 +105,14 @@ bias-check: $(STAMP)
 
 # Throughput, printed as tables and written to REPORTS/bench.json: every loss's Lightning module against a plain
 # PyTorch loop (same networks, losses, optimizers, data; ratio per loss), seconds per evaluation of 10,000 samples,
-# and sweep trials/hour with 1 and 2 workers. Takes a while on a CPU; run it on a quiet machine. Optional:
-# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps),
-# BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 to measure packing trials on one GPU).
+# sweep trials/hour with 1 and 2 workers, and trials/hour of K trials trained as one pack (K = 1..32). Takes a while
+# on a CPU; run it on a quiet machine. Optional:
+# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps,
+# packing), BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 on one GPU), BENCH_PACKS (pack sizes K, e.g. 1,16).
 bench: $(STAMP)
 	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
 		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts [$(BENCH_PARTS)]) \
-		$(if $(BENCH_WORKERS),--sweep_workers [$(BENCH_WORKERS)])
+		$(if $(BENCH_WORKERS),--sweep_workers [$(BENCH_WORKERS)]) $(if $(BENCH_PACKS),--pack_sizes [$(BENCH_PACKS)])
 
 # The FID Inception weights (torch-fidelity's release), checked against the SHA-256 prefix in their name and put where
 # runs look for them: $LIGHTNING_GANS_INCEPTION_WEIGHTS if set, else the torch hub cache (docs/evaluation.md).

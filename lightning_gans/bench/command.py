@@ -20,11 +20,13 @@ from ..evaluation.standalone import checked_device, quiet_lightning
 from ..metrics.extractors import EXTRACTORS
 from ..training.losses import LOSSES
 from .evaluation import EvaluationSettings, time_extractor
+from .packing import CASES as PACK_CASES
+from .packing import PACK_SIZES, PackingSettings, benchmark_packing
 from .report import machine_info, render, write_json
 from .sweeps import SweepBenchSettings, sweep_throughput
 from .training import DATASET, TrainingSettings, benchmark_training
 
-PARTS = ("training", "evaluation", "sweeps")
+PARTS = ("training", "evaluation", "sweeps", "packing")
 
 
 def names(registry_names: Sequence[str]) -> Any:
@@ -67,6 +69,15 @@ def bench_parser() -> ArgumentParser:
     sweeps.add_argument("--sweep_steps", type=PositiveInt, default=60, help="D steps per trial")
     sweeps.add_argument("--sweep_eval_samples", type=PositiveInt, default=500)
     sweeps.add_argument("--sweep_workers", type=list[PositiveInt], default=[1, 2], help="worker counts to compare")
+    packing = parser.add_argument_group("packing (K trials trained as one pack, each in a fresh process)")
+    packing.add_argument("--pack_cases", type=names(list(PACK_CASES)), default=list(PACK_CASES))
+    packing.add_argument("--pack_sizes", type=list[PositiveInt], default=list(PACK_SIZES), help="K values to compare")
+    packing.add_argument("--pack_loss", type=Literal[tuple(LOSSES.names())], default="ns_gan")
+    packing.add_argument("--pack_steps", type=PositiveInt, default=300, help="timed D steps on the mixtures")
+    packing.add_argument(
+        "--pack_paper_steps", type=PositiveInt, default=10, help="timed D steps on the paper's network (slow on a CPU)"
+    )
+    packing.add_argument("--pack_repeats", type=PositiveInt, default=1)
     return parser
 
 
@@ -95,7 +106,29 @@ def run_parts(options: Namespace, device: torch.device) -> dict[str, Any]:
             tuple(options.sweep_workers), options.seed,
         )  # fmt: skip
         record["sweeps"] = sweep_throughput(sweeps, data)
+    if "packing" in options.parts:
+        record["packing"] = run_packing(options, device)
     return record
+
+
+def run_packing(options: Namespace, device: torch.device) -> dict[str, Any]:
+    """Each case with its own step count: a CPU step of the paper's network is ~50 times one of the mixtures'."""
+    results: dict[str, Any] = {}
+    for case in options.pack_cases:
+        steps = options.pack_paper_steps if case == "paper" else options.pack_steps
+        base = PackingSettings(
+            case, options.pack_loss, 1, options.warmup, steps, options.batch_size, str(device), options.threads,
+            options.seed,
+        )  # fmt: skip
+        record = benchmark_packing([case], sorted(options.pack_sizes), base, options.pack_repeats, print_pack_case)
+        results.setdefault("loss", record["loss"])
+        results.setdefault("cases", {}).update(record["cases"])
+    return results
+
+
+def print_pack_case(case: str, result: dict[str, Any]) -> None:
+    speeds = ", ".join(f"K={row['size']} {row['trials_per_hour']:.1f}" for row in result["sizes"])
+    print(f"packing {case}: trials/hour {speeds}", flush=True)
 
 
 def bench_command(arguments: list[str]) -> int:

@@ -10,7 +10,10 @@ The JSON file holds (every speed a median over repeats, with the raw per-repeat 
 - `evaluation`: per extractor `samples`, `weights_id`, `generation_images_per_second`,
   `extraction_images_per_second`, `scores_seconds` (FD + IS + KID), `scores_with_diagnostics_seconds`,
   `diagnostics_seconds`, `first_scores_with_diagnostics_seconds`, `raw_seconds`; or `skipped` with the reason;
-- `sweeps`: `command` and `runs`: per worker count `workers`, `trials`, `seconds`, `trials_per_hour`, `speedup`.
+- `sweeps`: `command` and `runs`: per worker count `workers`, `trials`, `seconds`, `trials_per_hour`, `speedup`;
+- `packing`: `loss` and `cases`: per case (`mixtures`, `paper`) `dataset`, `backbone`, `paper_steps`, `target`
+  (`rule`, `met`) and `sizes`: per pack size K `steps_per_second` (the pack's), `trials_per_hour`, `speedup` (over
+  K = 1), `training_memory_bytes`, `parameter_bytes` and `runs` (one record per repeat).
 """
 
 from __future__ import annotations
@@ -107,6 +110,32 @@ def sweeps_table(sweeps: dict[str, Any]) -> str:
     return markdown(pd.DataFrame(rows))
 
 
+def packing_table(packing: dict[str, Any]) -> str:
+    """One row per case and pack size; memory in MiB (what training added to the process's peak, and the weights)."""
+    rows = [
+        {
+            "case": f"{case} ({result['backbone']})",
+            "K": row["size"],
+            "pack steps/s": f"{row['steps_per_second']:.2f}",
+            "trials/hour": f"{row['trials_per_hour']:.2f}",
+            "vs K=1": "-" if row["speedup"] is None else f"{row['speedup']:.2f}x",
+            "training memory MiB": f"{row['training_memory_bytes'] / 2**20:.0f}",
+            "weights MiB": f"{row['parameter_bytes'] / 2**20:.1f}",
+        }
+        for case, result in packing["cases"].items()
+        for row in result["sizes"]
+    ]
+    return markdown(pd.DataFrame(rows))
+
+
+def packing_verdicts(packing: dict[str, Any]) -> list[str]:
+    verdicts = {True: "met", False: "NOT met", None: "not measured (K missing)"}
+    return [
+        f"{case}: {result['target']['rule']}: {verdicts[result['target']['met']]}"
+        for case, result in packing["cases"].items()
+    ]
+
+
 def render(record: dict[str, Any]) -> str:
     """The tables of the parts that ran, each under a line saying what it measures."""
     machine = record["machine"]
@@ -129,6 +158,13 @@ def render(record: dict[str, Any]) -> str:
         ]
     if "sweeps" in record:
         lines += [f"\nsweeps: {record['sweeps']['command']}", sweeps_table(record["sweeps"])]
+    if "packing" in record:
+        lines += [
+            f"\npacking: {record['packing']['loss']}, K trials as one pack (K=1: the ordinary module); "
+            "trials/hour of training, evaluations excluded; median over repeats",
+            packing_table(record["packing"]),
+            *packing_verdicts(record["packing"]),
+        ]
     return "\n".join(lines)
 
 

@@ -44,41 +44,63 @@ class PackedAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None, updating: Tensor | None = None) -> float | None:
-        """One Adam step of the members `updating` marks (a (K,) bool tensor; all of them when None)."""
+        """One Adam step of the members `updating` marks (a (K,) bool tensor; all of them when None).
+
+        Every parameter of a group has the same step counts, so the per-member scalars are computed once per group
+        and each operation runs over all of the group's parameters in one call (torch._foreach_*): on a small
+        network the step is Python and dispatch, not arithmetic.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for parameter in group["params"]:
-                if parameter.grad is not None:
-                    self._update(parameter, group, updating)
+            parameters = [parameter for parameter in group["params"] if parameter.grad is not None]
+            if parameters:
+                self._update(parameters, group, updating)
         return loss
 
-    def _update(self, parameter: Tensor, group: dict, updating: Tensor | None) -> None:
+    def _update(self, parameters: list[Tensor], group: dict, updating: Tensor | None) -> None:
+        states = [self._state_of(parameter) for parameter in parameters]
+        first = parameters[0]
+        lr, beta1, beta2 = (group[name].to(first.device) for name in ("lr", "beta1", "beta2"))
+        step = states[0]["step"] + (1.0 if updating is None else updating.to(torch.float64))
+        scalars = {
+            "one_minus_beta1": 1 - beta1,
+            "beta2": beta2,
+            "one_minus_beta2": 1 - beta2,
+            "step_size": lr / (1 - beta1**step),
+            "bias_correction2_sqrt": (1 - beta2**step) ** 0.5,
+        }
+        shaped = {name: [per_member(value, parameter) for parameter in parameters] for name, value in scalars.items()}
+        grads = [parameter.grad for parameter in parameters]
+        exp_avgs = torch._foreach_lerp([state["exp_avg"] for state in states], grads, shaped["one_minus_beta1"])
+        exp_avg_sqs = torch._foreach_mul([state["exp_avg_sq"] for state in states], shaped["beta2"])
+        torch._foreach_add_(
+            exp_avg_sqs, torch._foreach_mul(torch._foreach_mul(grads, shaped["one_minus_beta2"]), grads)
+        )
+        denominators = torch._foreach_div(torch._foreach_sqrt(exp_avg_sqs), shaped["bias_correction2_sqrt"])
+        torch._foreach_add_(denominators, group["eps"])
+        steps = torch._foreach_mul(torch._foreach_div(exp_avgs, denominators), shaped["step_size"])
+        updated = torch._foreach_sub(parameters, steps)
+        for parameter, state, exp_avg, exp_avg_sq, new in zip(
+            parameters, states, exp_avgs, exp_avg_sqs, updated, strict=True
+        ):
+            if updating is not None:
+                mask = updating.reshape(-1, *(1,) * (parameter.ndim - 1))
+                exp_avg = torch.where(mask, exp_avg, state["exp_avg"])
+                exp_avg_sq = torch.where(mask, exp_avg_sq, state["exp_avg_sq"])
+                new = torch.where(mask, new, parameter)
+            state["exp_avg"], state["exp_avg_sq"], state["step"] = exp_avg, exp_avg_sq, step
+            parameter.copy_(new)
+
+    def _state_of(self, parameter: Tensor) -> dict[str, Tensor]:
         state = self.state[parameter]
         if not state:
             state["step"] = torch.zeros(parameter.shape[0], dtype=torch.float64, device=parameter.device)
             state["exp_avg"] = torch.zeros_like(parameter)
             state["exp_avg_sq"] = torch.zeros_like(parameter)
-        lr, beta1, beta2 = (group[name].to(parameter.device) for name in ("lr", "beta1", "beta2"))
-        step = state["step"] + (1.0 if updating is None else updating.to(torch.float64))
-        grad = parameter.grad
-        exp_avg = state["exp_avg"].lerp(grad, per_member(1 - beta1, parameter))
-        exp_avg_sq = state["exp_avg_sq"] * per_member(beta2, parameter) + per_member(1 - beta2, parameter) * grad * grad
-        step_size = per_member(lr / (1 - beta1**step), parameter)
-        bias_correction2_sqrt = per_member((1 - beta2**step) ** 0.5, parameter)
-        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(group["eps"])
-        updated = parameter - step_size * (exp_avg / denom)
-        if updating is None:
-            state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
-            parameter.copy_(updated)
-        else:
-            mask = updating.reshape(-1, *(1,) * (parameter.ndim - 1))
-            state["exp_avg"] = torch.where(mask, exp_avg, state["exp_avg"])
-            state["exp_avg_sq"] = torch.where(mask, exp_avg_sq, state["exp_avg_sq"])
-            parameter.copy_(torch.where(mask, updated, parameter))
-        state["step"] = step
+        return state
 
 
 def member_adam_state(optimizer: PackedAdam, member: int, adam_state: dict) -> dict:

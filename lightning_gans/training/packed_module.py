@@ -82,6 +82,7 @@ class PackedGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.members = list(members)  # a plain list: their parameters are not the pack's
         first = members[0]
+        self.save_hyperparameters({"steps": first.hparams.steps, "members": [dict(m.hparams) for m in members]})
         self.gan_loss = first.gan_loss
         self.check_finite_every = min(member.hparams.check_finite_every for member in members)
         self.generator = pack_networks([member.generator for member in members])
@@ -108,7 +109,8 @@ class PackedGAN(pl.LightningModule):
 
     @property
     def steps(self) -> int:
-        return self.members[0].hparams.steps
+        """The members' training length in D steps (hparams.steps, as a GAN's)."""
+        return self.hparams.steps
 
     @property
     def loss_hp(self) -> PackedLossHyperparameters:
