@@ -114,7 +114,11 @@ class PackRuns(pl.Callback):
         values = {name: value.tolist() for name, value in pack.logged_losses.items()}
         for index, member in enumerate(self.members):
             if pack.running[index]:  # a member stopped in this step's check logs nothing, as its GAN would raise
-                row = {name: float(per_member[index]) for name, per_member in values.items()}
+                row = {
+                    name: float(per_member[index])
+                    for name, per_member in values.items()
+                    if pack.generator_updated[index] or not name.startswith("g")
+                }
                 for logger in member.loggers:
                     logger.log_metrics({**row, "epoch": trainer.current_epoch}, step=pack.d_step - 1)
 
@@ -142,6 +146,13 @@ class PackRuns(pl.Callback):
             torch.save(checkpoint, temporary)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: PackedGAN) -> None:
+        self._save_logs()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: PackedGAN, exception: BaseException) -> None:
+        """The rows logged so far reach the members' files, as a lone run's trainer writes them at its teardown."""
+        self._save_logs()
+
+    def _save_logs(self) -> None:
         for member in self.members:
             for logger in member.loggers:
                 logger.save()

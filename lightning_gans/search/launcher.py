@@ -17,6 +17,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+import torch
 from jsonargparse import ArgumentParser, Namespace
 from jsonargparse.typing import PositiveInt
 from optuna.trial import TrialState
@@ -257,7 +258,8 @@ def reprojected(
     if shown is not None and shown.from_finished:
         return shown
     remaining = settings.target_trials - counts[TrialState.COMPLETE]
-    projection = project(study.get_trials(deepcopy=False), remaining, workers, steps, evaluations, settings.pack)
+    pack = settings.pack_size("cuda" if torch.cuda.is_available() else "cpu")
+    projection = project(study.get_trials(deepcopy=False), remaining, workers, steps, evaluations, pack)
     if projection is None or remaining <= 0 or (shown is not None and not projection.from_finished):
         return shown
     tqdm.write(projection.describe())

@@ -39,15 +39,6 @@ def structure_groups(trials: Sequence[optuna.Trial], settings: SweepSettings) ->
     return list(groups.values())
 
 
-def train_pack(trials: list[optuna.Trial], settings: SweepSettings, protocol: TrialProtocol) -> list[Outcome]:
-    """Trains the claimed trials, one pack per network structure, and returns each trial's outcome in order."""
-    outcomes: dict[int, Outcome] = {}
-    for group in structure_groups(trials, settings):
-        for trial, outcome in zip(group, train_one_pack(group, settings, protocol), strict=True):
-            outcomes[trial.number] = outcome
-    return [outcomes[trial.number] for trial in trials]
-
-
 def save_trial_config(cli: GANCLI) -> None:
     """The trial's config.yaml, which LightningCLI saves when its own trainer starts fitting; a member's never does."""
     for callback in cli.trainer.callbacks:

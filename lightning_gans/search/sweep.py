@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import optuna
@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from ..atomic import atomic_path
 from ..data import DATASETS
-from ..defaults import GRACE_SECONDS, HEARTBEAT_SECONDS
+from ..defaults import AUTO_PACK, GRACE_SECONDS, HEARTBEAT_SECONDS
 from ..evaluation.objectives import direction, resolve_objective
 from ..evaluation.schedule import EvaluationSchedule
 from ..registry import UnknownNameError
@@ -79,8 +79,10 @@ class SweepSettings:
         heartbeat_seconds: how often a worker stamps the trial it runs.
         grace_seconds: heartbeat age after which a running trial counts as orphaned and is retried.
         pack: trials a worker trains at once as one pack (training/packed_module.py), each exactly as if it ran
-            alone: 1 trains them one by one; trials whose draws change the networks' structure (discriminator batch
-            norm) go to separate packs. Packing changes no trial's draws, seed or result.
+            alone: 1 trains them one by one; `auto` is the size measured best for the worker's device type and the
+            backbone (defaults.AUTO_PACK; 1 where nothing was measured). Trials whose draws change the networks'
+            structure (discriminator batch norm) go to separate packs. Packing changes no trial's draws, seed or
+            result.
         trial: `fit` arguments every trial takes, e.g. --model.steps=300 or --config=extra.yaml; the parameters the
             space searches belong to each trial and cannot be set here.
     """
@@ -97,7 +99,7 @@ class SweepSettings:
     seed: int = 0
     heartbeat_seconds: PositiveFloat = HEARTBEAT_SECONDS
     grace_seconds: PositiveFloat = GRACE_SECONDS
-    pack: PositiveInt = 1
+    pack: PositiveInt | Literal["auto"] = "auto"
     trial: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -114,6 +116,8 @@ class SweepSettings:
                 f"grace_seconds={self.grace_seconds:g} is too short for heartbeat_seconds={self.heartbeat_seconds:g}: "
                 "a healthy trial's heartbeat is up to one interval old, so the grace must be at least two intervals"
             )
+        if not (self.pack == "auto" or (isinstance(self.pack, int) and self.pack >= 1)):
+            raise ValueError(f"pack={self.pack!r} is not allowed; pack must be an integer >= 1 or 'auto'")
         object.__setattr__(self, "trial", tuple(self.trial))  # a list from a parsed file
         searched = {f"--model.{parameter.name}" for parameter in search_space(self.loss, self.space)}
         for argument in self.trial:
@@ -124,6 +128,10 @@ class SweepSettings:
                 )
             if argument.startswith("--seed_everything"):
                 raise ValueError(f"{argument!r}: each trial's seed derives from --seed and its number")
+
+    def pack_size(self, device_type: str) -> int:
+        """`pack`, or for `auto` the measured choice for this backbone on `device_type` (`cpu`, `cuda`)."""
+        return self.pack if isinstance(self.pack, int) else AUTO_PACK.get((device_type, self.network), 1)
 
     @property
     def network(self) -> str:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from functools import partial
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
-from .packs import Outcome, train_pack
+from .packs import Outcome, structure_groups, train_one_pack
 from .studies import Heartbeat, StudyStorage, claim_trial, fail_and_retry, first_line, open_storage, state_counts
-from .sweep import RERUN_OF_ATTR, SweepSettings, open_study, run_trial, trial_protocol
+from .sweep import RERUN_OF_ATTR, SweepSettings, TrialProtocol, open_study, run_trial, trial_protocol
 
 
 class Interrupted(BaseException):
@@ -79,10 +80,10 @@ def run_worker(settings: SweepSettings) -> int:
         f"worker {socket.gethostname()}:{os.getpid()} (CUDA_VISIBLE_DEVICES={devices}) joins {study.study_name}",
         flush=True,
     )
-    train = partial(train_pack, settings=settings, protocol=protocol) if settings.pack > 1 else None
+    pack = settings.pack_size(worker_device_type(protocol))
     ran = 0
     while signals.received is None:
-        trials = claim_trials(study, storage, settings, reruns)
+        trials = claim_trials(study, storage, settings, reruns, pack)
         if not trials:
             counts = state_counts(study)
             if counts[TrialState.COMPLETE] >= settings.target_trials or (reruns and not counts[TrialState.RUNNING]):
@@ -92,17 +93,61 @@ def run_worker(settings: SweepSettings) -> int:
         with contextlib.ExitStack() as heartbeats:
             for trial in trials:
                 heartbeats.enter_context(Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds))
-            tell(study, storage, trials, train or (lambda trials: [run_trial(trials[0], settings, protocol)]), signals)
+            train_claimed(study, storage, trials, settings, protocol, pack, signals)
         ran += len(trials)
     raise Interrupted(signals.received)
 
 
+def train_claimed(
+    study: optuna.Study,
+    storage: StudyStorage,
+    trials: list[optuna.Trial],
+    settings: SweepSettings,
+    protocol: TrialProtocol,
+    pack: int,
+    signals: StopSignals,
+) -> None:
+    """Trains and tells the claimed trials: one pack per network structure (one trial at a time when `pack` is 1).
+
+    Each pack's outcomes are told as soon as it ends, so a stop or an error in a later pack never costs an earlier
+    one; the trials of packs it kept from starting are failed and enqueued again with the same parameters, not left
+    RUNNING for the heartbeat check to find.
+    """
+
+    def train_alone(group: list[optuna.Trial]) -> list[Outcome]:
+        return [run_trial(trial, settings, protocol) for trial in group]
+
+    groups = structure_groups(trials, settings) if pack > 1 else [trials]
+    train = partial(train_one_pack, settings=settings, protocol=protocol) if pack > 1 else train_alone
+    for index, group in enumerate(groups):
+        started = False
+        try:
+            if signals.received is not None:  # a signal between two packs: the next one does not start
+                raise Interrupted(signals.received)
+            started = True
+            tell(study, storage, group, train, signals)
+        except BaseException:
+            signals.ignore()
+            unstarted = [trial for later in groups[index + int(started) :] for trial in later]
+            reason = "claimed, but its worker stopped before its pack started; retried with the same parameters"
+            with storage.claim_lock(study.study_name):
+                for trial in unstarted:
+                    fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), reason, None, False)
+            raise
+
+
+def worker_device_type(protocol: TrialProtocol) -> str:
+    """Where this worker's trials train: on the CPU when the trial config says so or no GPU is visible."""
+    accelerator = str(protocol.config.get("trainer.accelerator", "auto"))
+    return "cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu"
+
+
 def claim_trials(
-    study: optuna.Study, storage: StudyStorage, settings: SweepSettings, reruns: bool
+    study: optuna.Study, storage: StudyStorage, settings: SweepSettings, reruns: bool, pack: int
 ) -> list[optuna.Trial]:
     """Up to `pack` trials for this worker (fewer when the study needs fewer), each stamped with the worker's name."""
     trials: list[optuna.Trial] = []
-    while len(trials) < settings.pack:
+    while len(trials) < pack:
         trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
         if trial is None:
             break

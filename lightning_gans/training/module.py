@@ -402,11 +402,12 @@ class GAN(pl.LightningModule):
 
     @torch.no_grad()
     def sample(self, z: Tensor) -> Tensor:
-        """Samples with batch norm in inference mode (its moving averages), as the reference evaluates."""
+        """Samples with batch norm in inference mode (its moving averages), as the reference evaluates; in float32,
+        what every evaluator scores, whatever precision the networks train in."""
         was_training = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(z.to(self.device))
+            return self.generator(z.to(self.device, self.dtype)).float()
         finally:
             self.generator.train(was_training)
 

@@ -102,6 +102,9 @@ class PackedGAN(pl.LightningModule):
         self.logged_losses: dict[str, Tensor] = {}
         """Each member's losses of this step, (K,) each, when the loggers write this step (else empty)."""
         self._latest_generator_losses: dict[str, Tensor] = {}
+        self.generator_updated = [False] * len(members)
+        """Whether each member has updated its generator since this module was built (or resumed): before that a
+        lone run has no generator losses to log, and neither does its member row."""
 
     @property
     def size(self) -> int:
@@ -207,6 +210,7 @@ class PackedGAN(pl.LightningModule):
             g_out = self._generator_step(g_optimizer, z, mask)
             self._watch_finite(1, g_out.total, mask)
             self._keep_generator_losses(loss_logs("g", g_out), mask)
+            self.generator_updated = [done or now for done, now in zip(self.generator_updated, stepping, strict=True)]
         if self.gan_loss.next_k is not None:
             self._update_k(d_out, real, z)
         self._log_losses(d_out)
