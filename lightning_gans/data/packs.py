@@ -40,6 +40,8 @@ class PackedDataModule(GANDataModule):
     @classmethod
     def of_members(cls, modules: Sequence[GANDataModule]) -> PackedDataModule:
         """The members' data modules as one; they must differ in their seed only."""
+        if not modules:
+            raise ValueError("a pack's data needs one member's data module at least, got none")
         first = modules[0]
         for index, module in enumerate(modules[1:], start=1):
             for name in SHARED:

@@ -89,6 +89,9 @@ class Reshape(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.view(x.shape[0], *self.shape)
 
+    def extra_repr(self) -> str:
+        return ", ".join(map(str, self.shape))
+
 
 class Logits(nn.Module):
     """Flattens a (B, 1, ...) critic output to (B,) so every loss sees one logit per example."""

@@ -1,8 +1,9 @@
 """Adam for a pack: each member (the first dimension of every parameter) with its own lr, betas and step count.
 
-The arithmetic is torch.optim.Adam's single-tensor path (the one it takes on a CPU), term for term, with the scalars
-that Adam computes in Python's float64 (bias corrections, step size) computed here in float64 per member and rounded
-to the parameters' dtype where Adam rounds them. A member left out of a step (`updating`) keeps its parameters, its
+The arithmetic is torch.optim.Adam's single-tensor path (the one it takes on a CPU), operation for operation (its
+fused multiply-adds included, so that on a CPU a member's parameters are Adam's bit for bit), with the scalars that
+Adam computes in Python's float64 (bias corrections, step size) computed here in float64 per member and rounded to
+the parameters' dtype where Adam rounds them. A member left out of a step (`updating`) keeps its parameters, its
 moments and its step count, exactly as an Adam that is not stepped.
 """
 
@@ -76,13 +77,11 @@ class PackedAdam(torch.optim.Optimizer):
         grads = [parameter.grad for parameter in parameters]
         exp_avgs = torch._foreach_lerp([state["exp_avg"] for state in states], grads, shaped["one_minus_beta1"])
         exp_avg_sqs = torch._foreach_mul([state["exp_avg_sq"] for state in states], shaped["beta2"])
-        torch._foreach_add_(
-            exp_avg_sqs, torch._foreach_mul(torch._foreach_mul(grads, shaped["one_minus_beta2"]), grads)
-        )
+        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(grads, shaped["one_minus_beta2"]), grads)
         denominators = torch._foreach_div(torch._foreach_sqrt(exp_avg_sqs), shaped["bias_correction2_sqrt"])
         torch._foreach_add_(denominators, group["eps"])
-        steps = torch._foreach_mul(torch._foreach_div(exp_avgs, denominators), shaped["step_size"])
-        updated = torch._foreach_sub(parameters, steps)
+        steps = torch._foreach_mul(exp_avgs, shaped["step_size"])
+        updated = torch._foreach_addcdiv(parameters, steps, denominators, value=-1)
         for parameter, state, exp_avg, exp_avg_sq, new in zip(
             parameters, states, exp_avgs, exp_avg_sqs, updated, strict=True
         ):

@@ -165,9 +165,10 @@ def pack_networks(networks: Sequence[nn.Module]) -> nn.Module:
     """One network holding `networks` (equal structure) as members 0..K-1, each with its own weights and buffers."""
     states = [network.state_dict() for network in networks]
     keys = states[0].keys()
-    for index, state in enumerate(states[1:], start=1):
+    for index, (network, state) in enumerate(zip(networks[1:], states[1:], strict=True), start=1):
         shapes = {key: tuple(value.shape) for key, value in state.items()}
-        if shapes != {key: tuple(states[0][key].shape) for key in keys}:
+        same_layers = repr(network) == repr(networks[0])  # layer types and settings: slopes, strides, eps, shapes
+        if not same_layers or shapes != {key: tuple(states[0][key].shape) for key in keys}:
             raise ValueError(f"network {index} of the pack differs in structure from network 0")
     packed = packed_layer(networks[0], len(networks))
     packed.load_state_dict({key: torch.stack([state[key] for state in states]) for key in keys})
