@@ -223,7 +223,7 @@ def adam_runs(dtype: torch.dtype) -> tuple:
         gradients = [torch.randn(K, *shape, generator=draws, dtype=dtype) for shape in PARAMETER_SHAPES]
         for parameter, gradient in zip(packed_parameters, gradients, strict=True):
             parameter.grad = gradient.clone()
-        packed.step(updating=None if all(updating) else torch.tensor(updating, dtype=torch.bool))
+        packed.step(updating=None if all(updating) else list(updating))
         for index, optimizer in enumerate(own):
             for parameter, gradient in zip(own_parameters[index], gradients, strict=True):
                 parameter.grad = gradient[index].clone()
@@ -232,10 +232,19 @@ def adam_runs(dtype: torch.dtype) -> tuple:
     return packed, packed_parameters, own, own_parameters
 
 
-def assert_adam_equal(packed: torch.Tensor, own: torch.Tensor) -> None:
-    """Bit for bit: PackedAdam runs torch Adam's own operations (its fused multiply-adds included) with the same
-    scalars, rounded where Adam rounds them."""
-    assert torch.equal(packed, own), (packed - own).abs().max()
+ADAM_ULPS = 4
+"""How far PackedAdam may be from torch Adam after the 7 steps, in ulp of max(|value|, the member's lr).
+
+Not bitwise: PackedAdam runs torch's fused Adam kernel per member (one pass), a GAN module's Adam the single-tensor
+path (a dozen operations), and the two round their intermediate results differently. A step moves an element by
+about lr, so an element that Adam moved across zero keeps the rounding of numbers of size lr: the ulp is taken at lr
+there, not at the tiny value itself."""
+
+
+def assert_adam_close(packed: torch.Tensor, own: torch.Tensor, index: int) -> None:
+    scale = own.abs().clamp(min=ADAM["lr"][index])
+    ulp = torch.nextafter(scale, torch.tensor(float("inf"), dtype=scale.dtype)) - scale
+    assert ((packed - own).abs() <= ADAM_ULPS * ulp).all(), ((packed - own).abs() / ulp).max()
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -244,7 +253,7 @@ def test_packed_adam_steps_each_member_as_its_own_adam(dtype):
     for index in range(K):
         steps = sum(updating[index] for updating in UPDATING)
         for packed_parameter, parameter in zip(packed_parameters, own_parameters[index], strict=True):
-            assert_adam_equal(packed_parameter[index].detach(), parameter.detach())
+            assert_adam_close(packed_parameter[index].detach(), parameter.detach(), index)
             assert packed.state[packed_parameter]["step"][index].item() == steps
             assert own[index].state[parameter]["step"].item() == steps
 
@@ -271,7 +280,7 @@ def test_member_adam_state_loads_into_the_members_adam(dtype):
     for index, parameters in enumerate(restored):
         steps = sum(updating[index] for updating in UPDATING) + 1
         for packed_parameter, parameter in zip(packed_parameters, parameters, strict=True):
-            assert_adam_equal(packed_parameter[index].detach(), parameter.detach())
+            assert_adam_close(packed_parameter[index].detach(), parameter.detach(), index)
             assert packed.state[packed_parameter]["step"][index].item() == steps
 
 

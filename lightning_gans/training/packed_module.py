@@ -197,7 +197,7 @@ class PackedGAN(pl.LightningModule):
         )
         d_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(d_out.total.sum())  # each member's gradient is its own loss's: the sum's are ones
-        d_optimizer.step(updating=self._mask(self.running))
+        d_optimizer.step(updating=self.running)
         with torch.no_grad():
             self.gan_loss.after_discriminator_step(self.discriminator, self.loss_hp)
         self._watch_finite(0, d_out.total, None)
@@ -207,7 +207,7 @@ class PackedGAN(pl.LightningModule):
             if self.members[0]._fresh_generator_noise():
                 z = self.latent_noise(real.shape[0], drawing=stepping, reused=z)
             mask = self._mask(stepping)
-            g_out = self._generator_step(g_optimizer, z, mask)
+            g_out = self._generator_step(g_optimizer, z, stepping, mask)
             self._watch_finite(1, g_out.total, mask)
             self._keep_generator_losses(loss_logs("g", g_out), mask)
             self.generator_updated = [done or now for done, now in zip(self.generator_updated, stepping, strict=True)]
@@ -215,8 +215,9 @@ class PackedGAN(pl.LightningModule):
             self._update_k(d_out, real, z)
         self._log_losses(d_out)
 
-    def _generator_step(self, optimizer: Any, z: Tensor, mask: Tensor | None) -> LossOutput:
-        """G's update for the members `mask` marks; the others' batch norm statistics are put back as they were."""
+    def _generator_step(self, optimizer: Any, z: Tensor, stepping: list[bool], mask: Tensor | None) -> LossOutput:
+        """G's update for the members `stepping` marks (`mask` on the device, None when all); the others' batch norm
+        statistics are put back as they were."""
         saved = (
             [buffer.clone() for buffer in buffers_of(self.generator, self.discriminator)] if mask is not None else []
         )
@@ -224,7 +225,7 @@ class PackedGAN(pl.LightningModule):
             g_out = self.gan_loss.generator_loss(self.discriminator, self.generator(z), self.loss_hp, over_members)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(g_out.total.sum())
-            optimizer.step(updating=mask)
+            optimizer.step(updating=stepping)
         if mask is not None:
             with torch.no_grad():
                 for buffer, before in zip(buffers_of(self.generator, self.discriminator), saved, strict=True):
@@ -253,9 +254,8 @@ class PackedGAN(pl.LightningModule):
         d_optimizer.zero_grad(set_to_none=True)
         g_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(out.total.sum())
-        running = self._mask(self.running)
-        d_optimizer.step(updating=running)
-        g_optimizer.step(updating=running)
+        d_optimizer.step(updating=self.running)
+        g_optimizer.step(updating=self.running)
         self._watch_finite(0, out.total, None)
         self._log_losses(out)
 
