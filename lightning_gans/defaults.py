@@ -45,8 +45,9 @@ signal (Ctrl-C, SIGTERM) are not counted."""
 GRACE_SECONDS = 60.0
 """Heartbeat age after which a running trial counts as orphaned (its worker died) and is retried."""
 
-AUTO_PACK = {("cpu", "mlp"): 16}
-"""Trials a sweep worker trains as one pack (`--pack auto`, the default) by device type and backbone, as measured by
-`make bench BENCH_PARTS=packing` (docs/performance.md, "Packed trials"): on a CPU the mixtures' MLP gains most at
-K = 16, while the paper's convolutional networks are compute-bound and gain nothing. What has not been measured
-(any GPU so far) trains one trial at a time, as before packing existed."""
+AUTO_PACK: dict[tuple[str, str], int] = {}
+"""Trials a sweep worker trains as one pack (`--pack auto`, the default) by (device type, backbone). Empty until a
+measurement meets the bar: on this 2-core CPU the mixtures' MLP gave 4.7x the trials/hour at K = 16 with one thread
+(docs/performance.md, "Packed trials"), short of the 8x target, and the paper's network gained nothing; so `auto`
+trains one trial at a time everywhere until `make bench BENCH_PARTS=packing` on a quiet machine (or a GPU) says
+otherwise. `--pack K` packs on request."""

@@ -14,7 +14,7 @@ from torch import nn
 
 from lightning_gans.data import GANDataModule
 from lightning_gans.data.packs import PackedDataModule
-from lightning_gans.training import losses
+from lightning_gans.training import losses, packing
 from lightning_gans.training.losses import LossOutput
 from lightning_gans.training.members import MemberGenerators, random_like
 from lightning_gans.training.nets import build_networks
@@ -77,9 +77,12 @@ def member_networks(backbone: str, discriminator: str) -> dict[str, list[nn.Modu
     }
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["members' own convolutions", "grouped convolutions"])
 @pytest.mark.parametrize("discriminator", DISCRIMINATORS)
 @pytest.mark.parametrize("backbone", BACKBONES)
-def test_packed_networks_compute_each_members_own_output(backbone, discriminator):
+def test_packed_networks_compute_each_members_own_output(backbone, discriminator, grouped, monkeypatch):
+    """Both ways a pack convolves: each member's own kernel (a CPU's) and one grouped kernel (a GPU's, run here)."""
+    monkeypatch.setattr(packing, "GROUPED_DEVICES", ("cuda", "cpu") if grouped else ("cuda",))
     inputs = torch.Generator().manual_seed(0)
     batches = {
         "generator": torch.rand(BATCH, K, Z_DIM, generator=inputs, dtype=torch.float64) * 2 - 1,
