@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,3 +26,13 @@ def quick_domain_classifier(isolated_cache):
     from lightning_gans.metrics.classifier import train_domain_classifier
 
     return train_domain_classifier("fashion_mnist", epochs=1, train_limit=6000, seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Two cores shared with other jobs: one intra-op thread per process is several times faster than two for the
+    small packs the packing tests train."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

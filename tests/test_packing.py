@@ -28,13 +28,7 @@ BACKBONES = {"infogan": (1, 28, 28), "dcgan": (3, 32, 32), "mlp": (2,)}
 DISCRIMINATORS = {"plain": (False, False), "began_autoencoder": (True, False), "vae_encoder": (False, True)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: one intra-op thread per process is several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def assert_states_equal(state: dict, expected: dict) -> None:
