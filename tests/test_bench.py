@@ -140,7 +140,7 @@ def test_the_sweep_benchmark_runs_the_command_a_user_would_type(tmp_path):
         (["--repeats", "two"], "Not of type PositiveInt: invalid literal for int() with base 10: 'two'"),
         (
             ["--parts", "[training,speed]"],
-            "Expected a typing.Literal['training', 'evaluation', 'sweeps']. Got value: speed",
+            "Expected a typing.Literal['training', 'evaluation', 'sweeps', 'packing']. Got value: speed",
         ),
         (["--extractors", "[clip]"], "Got value: clip"),
         (["--sweep_workers", "[1,0]"], "Not of type PositiveInt: 0 does not conform to restriction v>0"),
