@@ -104,11 +104,12 @@ bias-check: $(STAMP)
 	$(BIN)/lightning-gans bias-check --data $(DATASET) --extractor $(EXTRACTOR) $(if $(EVAL_SAMPLES),--samples $(EVAL_SAMPLES))
 
 # Throughput, printed as tables and written to REPORTS/bench.json: every loss's Lightning module against a plain
-# PyTorch loop (same networks, losses, optimizers, data; ratio per loss), seconds per evaluation of 10,000 samples,
-# sweep trials/hour with 1 and 2 workers, and trials/hour of K trials trained as one pack (K = 1..32). Takes a while
-# on a CPU; run it on a quiet machine. Optional:
-# BENCH_STEPS (timed D steps per run), BENCH_REPEATS (runs per loop), BENCH_PARTS (training,evaluation,sweeps,
-# packing), BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 on one GPU), BENCH_PACKS (pack sizes K, e.g. 1,16).
+# PyTorch loop (same networks, losses, optimizers, data; ratio per loss) on the paper's network (Fashion-MNIST) and
+# on the mixtures' MLP (ring8), seconds per evaluation of 10,000 samples, sweep trials/hour with 1 and 2 workers, and
+# trials/hour of K trials trained as one pack (K = 1..32). Takes a while on a CPU; run it on a quiet machine.
+# Optional: BENCH_STEPS (timed D steps per run; each case its own by default), BENCH_REPEATS (runs per loop),
+# BENCH_PARTS (training,evaluation,sweeps,packing), BENCH_WORKERS (worker counts to compare, e.g. 1,2,4,8 on one
+# GPU), BENCH_PACKS (pack sizes K, e.g. 1,16).
 bench: $(STAMP)
 	$(BIN)/lightning-gans bench --output $(REPORTS)/bench.json $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
 		$(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_PARTS),--parts [$(BENCH_PARTS)]) \

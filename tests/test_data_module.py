@@ -231,10 +231,12 @@ def test_device_resident_mixture_batches_are_the_documented_points():
         assert torch.equal(batch, stored[documented_batch(len(stored), 100, 5, step)])
 
 
-def test_auto_holds_a_small_split_on_an_accelerator_only(mnist_dir, monkeypatch):
-    """On the CPU a DataLoader batch costs no more (there is no copy to save); "meta" stands in for a GPU."""
+def test_auto_holds_a_small_split_in_memory_on_any_device(mnist_dir, monkeypatch):
+    """On the CPU in place (nothing copied), on an accelerator once; "meta" stands in for a GPU."""
     module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16)
-    assert isinstance(module.train_dataloader(), DataLoader)
+    in_place = module.train_dataloader()
+    assert isinstance(in_place, ResidentBatches)
+    assert in_place.data.data_ptr() == module.split("train").data.data_ptr()
     attach(module, 0, 0, 1, device="meta")
     resident = module.train_dataloader()
     assert isinstance(resident, ResidentBatches)
@@ -242,6 +244,19 @@ def test_auto_holds_a_small_split_on_an_accelerator_only(mnist_dir, monkeypatch)
     assert (batch.device.type, batch.dtype, batch.shape) == ("meta", torch.float32, (16, 1, 28, 28))
     monkeypatch.setattr("lightning_gans.data.module.RESIDENT_MAX_BYTES", 200 * 28 * 28 - 1)  # one byte too small
     assert isinstance(module.train_dataloader(), DataLoader)
+
+
+def test_a_module_that_cuts_blocks_of_steps_gets_the_same_batches_stacked(mnist_dir):
+    """A training module with `block_end` (the GAN's: training/stepping.py) is served blocks of consecutive steps,
+    each the steps' own batches stacked, across epoch boundaries (every 12 steps here), from its resumed step on."""
+    module = GANDataModule("mnist", data_dir=str(mnist_dir), batch_size=16, seed=2)
+    attach(module, 5, 0, 1)
+    single = torch.stack(list(itertools.islice(module.train_dataloader(), 20)))
+    module.trainer.lightning_module.block_end = lambda start: start + 1 + (start // 2) % 3
+    blocks = list(itertools.islice(module.train_dataloader(), 7))
+    assert [len(block) for block in blocks] == [3, 2, 3, 1, 2, 3, 1]  # steps 5-7, 8-9, 10-12, 13, 14-15, 16-18, 19
+    assert all(block.shape[1:] == (16, 1, 28, 28) for block in blocks)
+    assert torch.equal(torch.cat(blocks), single[:15])
 
 
 def test_files_on_disk_cannot_be_held_on_the_device(celeba_dir):

@@ -1,13 +1,21 @@
 """The training step's semantics: step counting, the n_disc schedule, divergence, exact resume, grids."""
 
+import csv
+from types import SimpleNamespace
+from typing import Any
+
 import lightning.pytorch as pl
 import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from lightning_gans.bench.training import StepClock
 from lightning_gans.data import GANDataModule
+from lightning_gans.data.sampling import StepBatchSampler
 from lightning_gans.evaluation.schedule import EvaluationSchedule, is_evaluation_step
+from lightning_gans.search.projection import MeasureStepRate
+from lightning_gans.search.sweep import ReportEvaluations
 from lightning_gans.training.module import (
     GAN,
     DivergedError,
@@ -15,6 +23,8 @@ from lightning_gans.training.module import (
     is_generator_step,
     lightning_optimizer_steps,
 )
+from lightning_gans.training.progress import StepProgressBar
+from lightning_gans.training.stepping import step_watchers
 
 
 def make_trainer(root, *callbacks, **kwargs) -> pl.Trainer:
@@ -177,3 +187,114 @@ def test_fixed_noise_is_the_same_for_every_run():
 def test_bad_arguments_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ring8_gan(**kwargs)
+
+
+class WatchEveryStep(pl.Callback):
+    """May look at any step and listens to the optimizer step: with it, a run takes one step per Lightning batch and
+    goes through manual_backward and LightningOptimizer.step (training/stepping.py), as every run did before."""
+
+    def __init__(self) -> None:
+        self.batch_ends: list[int] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.batch_ends.append(pl_module.d_step)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        pass
+
+
+class WatchNoStep(WatchEveryStep):
+    """Says it watches no step, so it sees only where Lightning's batches (blocks of steps) end."""
+
+    def watches_step(self, d_step: int, pl_module: Any) -> bool:
+        return False
+
+    on_before_optimizer_step = pl.Callback.on_before_optimizer_step
+
+
+def fit_with_checkpoints(root, loss, n_disc, watcher) -> GAN:
+    """30 steps logged every 4, evaluated and checkpointed at steps 12 and 30 (24 is merged into the end)."""
+    pl.seed_everything(0)
+    model = ring8_gan(loss=loss, n_disc=n_disc, steps=30)
+    schedule = EvaluationSchedule(every_n_steps=12, samples=500, keep_step_checkpoints=True)
+    make_trainer(root, schedule, watcher, log_every_n_steps=4).fit(model, datamodule=GANDataModule("ring8"))
+    return model
+
+
+def logged_rows(run) -> list[dict[str, str]]:
+    """metrics.csv's rows, but for how long each evaluation took (`eval/seconds_*`: wall time)."""
+    with open(run / "metrics.csv") as handle:
+        return [{key: value for key, value in row.items() if "/seconds_" not in key} for row in csv.DictReader(handle)]
+
+
+def assert_same(actual: Any, expected: Any, where: str) -> None:
+    """Equal to the bit, through nested checkpoints (tensors, dicts, lists, numbers)."""
+    if isinstance(expected, torch.Tensor):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=0, msg=where)
+    elif isinstance(expected, dict):
+        assert actual.keys() == expected.keys(), where
+        for key in expected:
+            assert_same(actual[key], expected[key], f"{where}/{key}")
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected), where
+        for index, (mine, theirs) in enumerate(zip(actual, expected, strict=True)):
+            assert_same(mine, theirs, f"{where}/{index}")
+    else:
+        assert actual == expected, where
+
+
+@pytest.mark.parametrize(("loss", "n_disc"), [("wgan_gp", 2), ("vae", 1)])
+def test_blocks_of_steps_and_direct_calls_change_nothing_a_run_writes(tmp_path, monkeypatch, loss, n_disc):
+    """The same weights, Adam states, step counts, loop state and logged rows as one step per batch through
+    Lightning's wrappers: in every checkpoint (evaluation points) and in metrics.csv."""
+    backward_calls = []
+    manual_backward = GAN.manual_backward
+    monkeypatch.setattr(GAN, "manual_backward", lambda self, loss: backward_calls.append(manual_backward(self, loss)))
+    every_step, no_step = WatchEveryStep(), WatchNoStep()
+    fit_with_checkpoints(tmp_path / "single", loss, n_disc, every_step)
+    single_backward_calls = len(backward_calls)
+    fit_with_checkpoints(tmp_path / "blocks", loss, n_disc, no_step)
+
+    assert every_step.batch_ends == list(range(1, 31))
+    assert no_step.batch_ends == [4, 8, 12, 16, 20, 24, 28, 30]  # logging steps, evaluations at 12 and 30
+    assert single_backward_calls > 0 and len(backward_calls) == single_backward_calls  # none in blocks: direct
+    single, blocks = (tmp_path / name / "run" / "version_0" for name in ("single", "blocks"))
+    assert logged_rows(blocks) == logged_rows(single)
+    names = sorted(path.name for path in (single / "checkpoints").iterdir())
+    assert names == sorted(path.name for path in (blocks / "checkpoints").iterdir())
+    assert {"step-00000012.ckpt", "step-00000030.ckpt"} <= set(names)
+    for name in names:
+        expected, actual = (torch.load(run / "checkpoints" / name, weights_only=False) for run in (single, blocks))
+        assert expected["global_step"] == lightning_optimizer_steps(expected["d_step"], n_disc)
+        assert_same(actual, expected, name)
+
+
+def test_a_run_in_blocks_of_steps_reports_the_exact_divergence_step(tmp_path):
+    data = GANDataModule("ring8", batch_size=16)
+    stored = data.split("train").data
+    stored[StepBatchSampler(len(stored), 16, data.seed).batch_at(3)] = float("nan")  # step 3's batch only
+    pl.seed_everything(0)
+    model = ring8_gan(loss="ns_gan", steps=50, check_finite_every=5)
+    watcher = WatchNoStep()
+    with pytest.raises(DivergedError, match="diverged at step 3: the discriminator loss is not finite"):
+        make_trainer(tmp_path, watcher).fit(model, datamodule=data)
+    assert model.d_step == 5  # the check after step 5, inside the first block (steps 0-49): it never ended
+    assert watcher.batch_ends == []
+
+
+def test_the_projects_callbacks_say_which_steps_they_watch():
+    """A per-batch hook without `watches_step` would make every block one step: each callback says its steps."""
+    schedule = EvaluationSchedule(every_n_steps=4)
+    watched = {
+        schedule: [4, 10],  # 8 is merged into the last step
+        ReportEvaluations(None, schedule): [4, 10],
+        MeasureStepRate(None): [5],  # and 25, past this run's end
+        StepProgressBar(refresh_rate=3): [3, 6, 9, 10],
+        StepClock(2, torch.device("cpu")): [2, 10],
+    }
+    module = SimpleNamespace(hparams=SimpleNamespace(steps=10))
+    for callback, steps in watched.items():
+        assert [step for step in range(1, 11) if callback.watches_step(step, module)] == steps, callback
+    trainer = SimpleNamespace(callbacks=list(watched), max_steps=-1, fast_dev_run=False, limit_train_batches=1.0)
+    assert step_watchers(trainer) is not None
+    assert step_watchers(SimpleNamespace(**{**vars(trainer), "callbacks": [WatchEveryStep()]})) is None

@@ -24,7 +24,7 @@ from .packing import CASES as PACK_CASES
 from .packing import PACK_SIZES, PackingSettings, benchmark_packing
 from .report import machine_info, render, write_json
 from .sweeps import SweepBenchSettings, sweep_throughput
-from .training import DATASET, TrainingSettings, benchmark_training
+from .training import CASES, DATASET, TrainingSettings, benchmark_training
 
 PARTS = ("training", "evaluation", "sweeps", "packing")
 
@@ -47,7 +47,15 @@ def bench_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     training = parser.add_argument_group("training (Lightning module against a plain PyTorch loop)")
     training.add_argument("--losses", type=names(LOSSES.names()), default=LOSSES.names())
-    training.add_argument("--steps", type=PositiveInt, default=100, help="timed D steps per run")
+    training.add_argument(
+        "--cases", type=names(list(CASES)), default=list(CASES), help="datasets, each on its registered backbone"
+    )
+    training.add_argument(
+        "--steps",
+        type=PositiveInt | None,
+        default=None,
+        help="timed D steps per run (default: each case's, " + ", ".join(f"{c} {n}" for c, n in CASES.items()) + ")",
+    )
     training.add_argument(
         "--warmup", type=PositiveInt, default=10, help="untimed D steps before them (>= 1: the clock starts after one)"
     )
@@ -81,9 +89,22 @@ def bench_parser() -> ArgumentParser:
     return parser
 
 
-def print_loss(loss: str, result: dict[str, Any]) -> None:
+def print_loss(case: str, loss: str, result: dict[str, Any]) -> None:
     plain, lightning = result["plain"]["d_steps_per_second"], result["lightning"]["d_steps_per_second"]
-    print(f"{loss}: plain {plain:.2f} D steps/s, lightning {lightning:.2f}, ratio {result['ratio']:.3f}", flush=True)
+    ratio = result["ratio"]
+    print(f"{case} {loss}: plain {plain:.2f} D steps/s, lightning {lightning:.2f}, ratio {ratio:.3f}", flush=True)
+
+
+def training_cases(options: Namespace, device: torch.device) -> list[tuple[GANDataModule, TrainingSettings]]:
+    """Each requested dataset with its settings: the same for every case but the timed steps, unless given."""
+    cases = []
+    for case in options.cases:
+        steps = options.steps or CASES[case]
+        settings = TrainingSettings(
+            options.warmup, steps, options.repeats, options.batch_size, device, options.threads, options.seed
+        )
+        cases.append((GANDataModule(case, batch_size=options.batch_size, seed=options.seed), settings))
+    return cases
 
 
 def run_parts(options: Namespace, device: torch.device) -> dict[str, Any]:
@@ -91,10 +112,7 @@ def run_parts(options: Namespace, device: torch.device) -> dict[str, Any]:
     record: dict[str, Any] = {}
     data = GANDataModule(DATASET, batch_size=options.batch_size, seed=options.seed)
     if "training" in options.parts:
-        training = TrainingSettings(
-            options.warmup, options.steps, options.repeats, options.batch_size, device, options.threads, options.seed
-        )
-        record["training"] = benchmark_training(options.losses, data, training, print_loss)
+        record["training"] = benchmark_training(options.losses, training_cases(options, device), print_loss)
     if "evaluation" in options.parts:
         evaluation = EvaluationSettings(
             options.eval_samples, options.eval_batch_size, options.eval_repeats, device, options.seed

@@ -28,7 +28,6 @@ from ..metrics.features import ExtractorUnavailableError
 from ..metrics.inception import find_inception_weights
 from ..training.module import GAN
 from .clock import clock
-from .training import BACKBONE
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,9 @@ class EvaluationSettings:
 
 
 def untrained_generator(data: GANDataModule, settings: EvaluationSettings) -> GAN:
-    """A freshly initialised model on the paper's backbone: evaluation costs the same whatever it has learnt."""
+    """A freshly initialised model on the data's backbone: evaluation costs the same whatever it has learnt."""
     pl.seed_everything(settings.seed, verbose=False)
-    return GAN(backbone=BACKBONE, sample_shape=data.sample_shape).to(settings.device)
+    return GAN(backbone=data.spec.backbone, sample_shape=data.sample_shape).to(settings.device)
 
 
 def run_evaluator(

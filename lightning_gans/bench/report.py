@@ -4,9 +4,10 @@ The JSON file holds (every speed a median over repeats, with the raw per-repeat 
 - `machine`: python, torch, lightning, platform, cpu, cpu_count, torch_threads, device, device_name;
 - `settings`: every option of the command;
 - `training`: `lightning_path` and `plain_path` (what each loop runs), `images_per_second` (its definition),
-  `target_ratio`, `below_target` (losses under it) and `losses`: per loss `n_disc`, `plain` and `lightning`
-  (`d_steps_per_second`, `images_per_second`, `runs`: one record per repeat), `ratio`: the median over repeats
-  of lightning / plain D steps/s within each repeat, and `ratio_range`: their minimum and maximum;
+  `target_ratio` and `cases`: per dataset `backbone`, `steps` (timed per run), `below_target` (losses under the
+  target) and `losses`: per loss `n_disc`, `plain` and `lightning` (`d_steps_per_second`, `images_per_second`,
+  `runs`: one record per repeat), `ratio`: the median over repeats of lightning / plain D steps/s within each
+  repeat, and `ratio_range`: their minimum and maximum;
 - `evaluation`: per extractor `samples`, `weights_id`, `generation_images_per_second`,
   `extraction_images_per_second`, `scores_seconds` (FD + IS + KID), `scores_with_diagnostics_seconds`,
   `diagnostics_seconds`, `first_scores_with_diagnostics_seconds`, `raw_seconds`; or `skipped` with the reason;
@@ -56,7 +57,7 @@ def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
     }
 
 
-def training_table(training: dict[str, Any]) -> str:
+def training_table(case: dict[str, Any]) -> str:
     rows = [
         {
             "loss": loss,
@@ -68,7 +69,7 @@ def training_table(training: dict[str, Any]) -> str:
             "ratio": f"{result['ratio']:.3f}",
             "ratio range": "{:.3f}-{:.3f}".format(*result["ratio_range"]),
         }
-        for loss, result in training["losses"].items()
+        for loss, result in case["losses"].items()
     ]
     return markdown(pd.DataFrame(rows))
 
@@ -142,14 +143,15 @@ def render(record: dict[str, Any]) -> str:
     lines = [f"{machine['device_name']} ({machine['device']}), {machine['torch_threads']} torch threads"]
     if "training" in record:
         training = record["training"]
-        lines += [
+        lines.append(
             "\ntraining: median over repeats; ratio = median of each repeat's lightning / plain "
             f"(target >= {training['target_ratio']}); "
-            f"images/s = {training['images_per_second']}",
-            training_table(training),
-        ]
-        if training["below_target"]:
-            lines.append(f"below the target: {', '.join(training['below_target'])}")
+            f"images/s = {training['images_per_second']}"
+        )
+        for dataset, case in training["cases"].items():
+            lines += [f"\n{dataset} on {case['backbone']}, {case['steps']} timed D steps per run", training_table(case)]
+            if case["below_target"]:
+                lines.append(f"below the target: {', '.join(case['below_target'])}")
     if "evaluation" in record:
         lines += [
             "\nevaluation: seconds per evaluation point (samples, features, scores), reference statistics cached; "

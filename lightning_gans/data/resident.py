@@ -7,7 +7,7 @@ A split held where the model is makes each batch two gathers queued on the devic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -26,16 +26,39 @@ class ResidentBatches:
     on the CPU), and uint8 images become floats through a 256-entry table made by the CPU path's own conversion,
     since CUDA divides by a scalar as a multiplication by its reciprocal, which differs in the last bit for half of
     the 256 values. Lightning passes the batches on untouched: moving a tensor to the device it is on is a no-op.
+
+    With `block_end` (the training module's GAN.block_end: how many steps are done when a block starting after a
+    given number ends), the stream yields blocks of consecutive steps' batches, shaped (steps, batch, *sample),
+    each gathered in one indexing op; training/stepping.py says why and where blocks are cut.
     """
 
-    def __init__(self, stored: torch.Tensor, sampler: StepBatchSampler, device: torch.device) -> None:
+    def __init__(
+        self,
+        stored: torch.Tensor,
+        sampler: StepBatchSampler,
+        device: torch.device,
+        block_end: Callable[[int], int] | None = None,
+    ) -> None:
         self.data = stored.to(device)
         self.sampler = sampler
         self.device = device
+        self.block_end = block_end
         images = stored.dtype == torch.uint8
         self.table = as_samples(torch.arange(256, dtype=torch.uint8)).to(device) if images else None
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        for indices in self.sampler.index_batches(self.device):
-            batch = self.data[indices]  # advanced indexing copies: the stored split is never aliased
-            yield batch if self.table is None else self.table[batch.long()]
+        batches = self.sampler.index_batches(self.device)
+        if self.block_end is None:
+            return (self._samples(indices) for indices in batches)
+        return self._blocks(batches, self.block_end)
+
+    def _blocks(self, batches: Iterator[torch.Tensor], block_end: Callable[[int], int]) -> Iterator[torch.Tensor]:
+        step = self.sampler.start_step
+        while True:
+            end = block_end(step)
+            yield self._samples(torch.stack([next(batches) for _ in range(step, end)]))
+            step = end
+
+    def _samples(self, indices: torch.Tensor) -> torch.Tensor:
+        batch = self.data[indices]  # advanced indexing copies: the stored split is never aliased
+        return batch if self.table is None else self.table[batch.long()]

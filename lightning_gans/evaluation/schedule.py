@@ -219,6 +219,10 @@ class EvaluationSchedule(pl.Callback):
 
     # -- every evaluation point ------------------------------------------------------------------------------
 
+    def watches_step(self, d_step: int, pl_module: GAN) -> bool:
+        """The evaluation points: a block of steps ends at each (training/stepping.py)."""
+        return is_evaluation_step(d_step, self.every_n_steps, pl_module.hparams.steps)
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:

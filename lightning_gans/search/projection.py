@@ -32,9 +32,13 @@ class MeasureStepRate(pl.Callback):
         self.trial = trial
         self.started: float | None = None
 
+    def watches_step(self, d_step: int, pl_module: Any) -> bool:
+        """The two steps it reads the clock after (training/stepping.py: blocks of steps end there)."""
+        return d_step in (WARMUP_STEPS, WARMUP_STEPS + TIMED_STEPS)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         step = pl_module.d_step
-        if step not in (WARMUP_STEPS, WARMUP_STEPS + TIMED_STEPS):
+        if not self.watches_step(step, pl_module):
             return
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)  # the queue, not the launch rate

@@ -353,6 +353,10 @@ class ReportEvaluations(pl.Callback):
         if self.schedule.selection_key is not None:
             self.trial.set_user_attr("objective", self.schedule.selection_key)
 
+    def watches_step(self, d_step: int, pl_module: Any) -> bool:
+        """The schedule's evaluation points, whose scores it reports (training/stepping.py)."""
+        return self.schedule.watches_step(d_step, pl_module)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         key = self.schedule.selection_key
         if key is None or self.schedule.last_step != pl_module.d_step:

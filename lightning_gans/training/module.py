@@ -21,7 +21,15 @@ from torch import Tensor, nn
 from ..registry import Registry
 from .distributed import average_gradients, average_tensor, reducer_disabled
 from .losses import JointLoss, LossHyperparameters, LossOutput, get_loss
-from .nets import PAPER_BACKBONE, build_networks
+from .nets import PAPER_BACKBONE, build_networks, frozen_parameters
+from .stepping import (
+    MAX_BLOCK_STEPS,
+    StepWatch,
+    count_extra_batches,
+    counted_step,
+    direct_calls_allowed,
+    step_watchers,
+)
 
 # The same evaluation noise for every run, so sample grids of different trials are comparable.
 EVAL_NOISE_SEED = 2018
@@ -159,8 +167,8 @@ class GAN(pl.LightningModule):
         began_k_errors: the reconstruction errors BEGAN's k update uses. `recomputed` (the reference's): a forward
             pass after the step's updates on the same batch and z, batch norm in training mode without moving its
             running statistics; `discriminator_step`: the errors of the discriminator loss before its update.
-        check_finite_every: how often (in steps) the host looks at the divergence flag; the flag itself is
-            updated on the device every step, so the reported step is exact.
+        check_finite_every: how often (in steps) the host looks at the losses taken since it last looked; each
+            step's losses wait on the device until then, so the reported step is exact.
         channels_last: keep convolution weights and image batches in channels-last memory layout, which tensor-core
             convolutions prefer; the values, and the state_dict keys, are the default layout's.
         compile: torch.compile the generator and the discriminator in place (state_dict keys unchanged). A loss
@@ -239,12 +247,15 @@ class GAN(pl.LightningModule):
             "fixed_noise",
             self.latent_noise(EVAL_NOISE_COUNT, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
         )
-        # First non-finite step of [discriminator, generator], -1 while finite; lives on the device.
-        self.register_buffer("first_nonfinite_step", torch.full((2,), -1, dtype=torch.long), persistent=False)
+        # The losses taken since the host last looked at them, as (step, network, loss on the device), in order.
+        self._unchecked_losses: list[tuple[int, str, Tensor]] = []
         self._noise_seed = torch.initial_seed() & (2**62 - 1)
         self._noise: torch.Generator | None = None
         self._restored_noise_state: Tensor | None = None
-        self._latest_generator_losses: dict[str, Tensor] = {}
+        self._latest_generator_output: LossOutput | None = None  # the loggers' g losses, named at logging steps
+        # How this fit goes through Lightning (stepping.py), decided in `setup` from the trainer's callbacks.
+        self._watchers: list[StepWatch] | None = None
+        self._direct_calls = False
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (self.hparams.beta1, self.hparams.beta2)
@@ -269,6 +280,8 @@ class GAN(pl.LightningModule):
                 raise ValueError("steps must be given when training without a GANDataModule (no dataset table)")
             self.hparams.steps = datamodule.paper_steps  # saved with every checkpoint from here on
         check_precision(self.trainer.precision)
+        self._watchers = step_watchers(self.trainer)
+        self._direct_calls = direct_calls_allowed(self.trainer, self)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.d_step >= self.hparams.steps:
@@ -280,17 +293,43 @@ class GAN(pl.LightningModule):
         """`count` draws from this model's latent prior (U[-1, 1] for the GANs, N(0, I) for the VAE)."""
         return prior_noise(self.gan_loss.prior, count, self.hparams.z_dim, generator, device)
 
+    def block_end(self, start: int) -> int:
+        """How many steps are done when a block starting after `start` steps ends (stepping.py: step blocks).
+
+        The held-in-memory stream cuts its blocks here: at the first step after `start` that is logged or watched by
+        a callback, at the last step, at most MAX_BLOCK_STEPS on. Past the last step, blocks are one step long.
+        """
+        last = min(start + MAX_BLOCK_STEPS, self.hparams.steps)
+        done = start + 1
+        while done < last and not self._watched(done):
+            done += 1
+        return done
+
+    def _watched(self, done: int) -> bool:
+        """Whether anything outside the training step looks at the run when `done` steps are done."""
+        if self._watchers is None or is_logging_step(done, self.trainer.log_every_n_steps, self.hparams.steps):
+            return True
+        return any(watch(done, self) for watch in self._watchers)
+
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        if self.hparams.channels_last and batch.dim() == 4:
-            batch = batch.contiguous(memory_format=torch.channels_last)  # the networks' layout: no conversions
+        """One paper step, or one per batch of a block of steps (shaped (steps, batch, *sample); `block_end`)."""
+        block = batch if batch.dim() == len(self.hparams.sample_shape) + 2 else batch.unsqueeze(0)
         d_optimizer, g_optimizer = self.optimizers()
         noise = self.noise_generator()
         with reducer_disabled(self.trainer.strategy.model):
-            joint_loss = self.gan_loss.joint_loss
-            if joint_loss is None:
-                self._gan_step(d_optimizer, g_optimizer, batch, noise)
-            else:
-                self._joint_step(joint_loss, d_optimizer, g_optimizer, batch, noise)
+            for real in block:
+                self._paper_step(real, d_optimizer, g_optimizer, noise)
+        count_extra_batches(self.trainer, len(block) - 1)
+
+    def _paper_step(self, real: Tensor, d_optimizer: Any, g_optimizer: Any, noise: torch.Generator) -> None:
+        """The step, the step count, the divergence check at its interval and the stop after the last step."""
+        if self.hparams.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)  # the networks' layout: no conversions
+        joint_loss = self.gan_loss.joint_loss
+        if joint_loss is None:
+            self._gan_step(d_optimizer, g_optimizer, real, noise)
+        else:
+            self._joint_step(joint_loss, d_optimizer, g_optimizer, real, noise)
         self.d_step += 1
         if self.d_step % self.hparams.check_finite_every == 0 or self.d_step >= self.hparams.steps:
             self.raise_if_diverged()
@@ -304,19 +343,19 @@ class GAN(pl.LightningModule):
             fake = self.generator(z)
         d_out = self.gan_loss.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
         d_optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(d_out.total)
+        self._backward(d_out.total)
         average_gradients(self.discriminator.parameters())
-        d_optimizer.step()
+        self._optimizer_step(d_optimizer)
         with torch.no_grad():
             self.gan_loss.after_discriminator_step(self.discriminator, self.loss_hp)
-        self._watch_finite(0, d_out.total)
+        self._watch_finite("discriminator", d_out.total)
 
         if is_generator_step(self.d_step, self.hparams.n_disc):
             if self._fresh_generator_noise():
                 z = self.latent_noise(real.shape[0], noise, self.device)
-            g_out = self._generator_step(g_optimizer, z)
-            self._watch_finite(1, g_out.total)
-            self._latest_generator_losses = loss_logs("g", g_out)
+            g_out = self._generator_step(g_optimizer, d_optimizer, z)
+            self._watch_finite("generator", g_out.total)
+            self._latest_generator_output = g_out
         if self.gan_loss.next_k is not None:
             self._update_k(d_out, real, z, noise)
         self._log_losses(d_out)
@@ -352,35 +391,60 @@ class GAN(pl.LightningModule):
         out = joint_loss(self.discriminator, self.generator, real, noise)
         d_optimizer.zero_grad(set_to_none=True)
         g_optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(out.total)
+        self._backward(out.total)
         average_gradients(itertools.chain(self.discriminator.parameters(), self.generator.parameters()))
-        d_optimizer.step()
-        g_optimizer.step()
-        self._watch_finite(0, out.total)
+        self._optimizer_step(d_optimizer)
+        self._optimizer_step(g_optimizer)
+        self._watch_finite("discriminator", out.total)
         self._log_losses(out)
 
-    def _generator_step(self, optimizer: Any, z: Tensor) -> LossOutput:
-        """Lightning's optimizer toggling keeps D's weights out of the graph: G's loss only flows through D."""
-        with self.toggled_optimizer(optimizer):
+    def _generator_step(self, optimizer: Any, d_optimizer: Any, z: Tensor) -> LossOutput:
+        """D's weights stay out of the graph: G's loss only flows through D.
+
+        They are frozen as Lightning's optimizer toggling would freeze them (every parameter of the other optimizer,
+        then restored), from the D optimizer's list rather than Lightning's walk over every optimizer's parameters.
+        """
+        frozen = [parameter for group in d_optimizer.param_groups for parameter in group["params"]]
+        with frozen_parameters(frozen):
             g_out = self.gan_loss.generator_loss(self.discriminator, self.generator(z), self.loss_hp)
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(g_out.total)
+            self._backward(g_out.total)
             average_gradients(self.generator.parameters())
-            optimizer.step()
+            self._optimizer_step(optimizer)
         return g_out
 
-    def _watch_finite(self, network: int, loss: Tensor) -> None:
-        first = self.first_nonfinite_step[network]
-        newly_bad = (~torch.isfinite(loss.detach())) & (first < 0)
-        self.first_nonfinite_step[network] = torch.where(newly_bad, torch.full_like(first, self.d_step), first)
+    def _backward(self, loss: Tensor) -> None:
+        """`manual_backward`, or the backward it comes down to where nothing listens (stepping.py: direct calls)."""
+        if self._direct_calls:
+            loss.backward()
+        else:
+            self.manual_backward(loss)
+
+    def _optimizer_step(self, optimizer: Any) -> None:
+        """`optimizer.step()`, or the counted step it comes down to where nothing listens (stepping.py)."""
+        if self._direct_calls:
+            counted_step(optimizer)
+        else:
+            optimizer.step()
+
+    def _watch_finite(self, network: str, loss: Tensor) -> None:
+        """Keeps the loss for the next divergence check: one op per loss, where a device-side flag took nine."""
+        self._unchecked_losses.append((self.d_step, network, loss.detach()))
 
     def raise_if_diverged(self) -> None:
-        """Turns the device-side divergence flag into a DivergedError (one host sync)."""
-        first_bad = self.first_nonfinite_step.tolist()
-        bad = [(step, name) for step, name in zip(first_bad, ("discriminator", "generator"), strict=True) if step >= 0]
-        if bad:
-            step, name = min(bad)
-            raise DivergedError(step, f"the {name} loss")
+        """The first non-finite loss since the last check, as a DivergedError (one host sync).
+
+        Losses are kept in the order they were taken (the discriminator's before the generator's within a step), so
+        the first non-finite one names the exact step and network; finite ones are forgotten once checked.
+        """
+        losses = self._unchecked_losses
+        if not losses:
+            return
+        finite = torch.isfinite(torch.stack([loss for _, _, loss in losses])).tolist()
+        for (step, network, _), ok in zip(losses, finite, strict=True):
+            if not ok:
+                raise DivergedError(step, f"the {network} loss")
+        self._unchecked_losses = []
 
     def _log_losses(self, d_out: LossOutput) -> None:
         """Hands the losses to Lightning as device tensors, at the steps its loggers write only.
@@ -392,7 +456,9 @@ class GAN(pl.LightningModule):
         Python numbers after every batch, a host-device sync per step; StepProgressBar shows the losses instead.
         """
         if self._logs_this_step():
-            self.log_dict({**loss_logs("d", d_out), **self._latest_generator_losses}, on_step=True, on_epoch=False)
+            g_out = self._latest_generator_output
+            g_logs = {} if g_out is None else loss_logs("g", g_out)
+            self.log_dict({**loss_logs("d", d_out), **g_logs}, on_step=True, on_epoch=False)
 
     def _logs_this_step(self) -> bool:
         """Whether the loggers write this step (Lightning's rule; tests compare the rows with logging every step)."""

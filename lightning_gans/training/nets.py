@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -50,17 +50,21 @@ INIT_TRUNCATION = 2 * INIT_STD
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
-    """Skips weight gradients of a network that is only differentiated through (D during the G step).
+    """Skips weight gradients of a network that is only differentiated through (D during the G step)."""
+    with frozen_parameters(list(module.parameters())):
+        yield
 
-    The GAN module's own step uses Lightning's optimizer toggling instead; this serves code without a Trainer (the
-    bench's plain loop, polygon recall's inversion of G).
-    """
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
+
+@contextlib.contextmanager
+def frozen_parameters(parameters: Sequence[nn.Parameter]) -> Iterator[None]:
+    """`frozen` for parameters already listed (the GAN's step freezes its D optimizer's), then as they were."""
+    flags = [parameter.requires_grad for parameter in parameters]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
     try:
         yield
     finally:
-        for parameter, flag in zip(module.parameters(), flags, strict=True):
+        for parameter, flag in zip(parameters, flags, strict=True):
             parameter.requires_grad_(flag)
 
 

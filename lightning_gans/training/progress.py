@@ -35,6 +35,14 @@ class StepProgressBar(TQDMProgressBar):
         bar.initial = bar.n = pl_module.d_step
         bar.set_description("D steps")
 
+    def watches_step(self, d_step: int, pl_module: pl.LightningModule) -> bool:
+        """The steps it redraws after: every `refresh_rate` and the last (stepping.py: blocks of steps end there).
+
+        Read from the refresh rate alone, not from whether this process shows the bar: blocks must be the same on
+        every rank.
+        """
+        return self.refresh_rate > 0 and (d_step % self.refresh_rate == 0 or d_step == pl_module.hparams.steps)
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
