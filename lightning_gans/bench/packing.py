@@ -52,14 +52,16 @@ class PackingSettings:
 def build_run(settings: PackingSettings) -> tuple[pl.LightningModule, GANDataModule]:
     """The ordinary GAN for K = 1, else a pack of K members; member k seeded seed + k, as K trials would be."""
     dataset, backbone = CASES[settings.case]
-    shape = DATASETS.get(dataset).sample_shape
-    arguments = {**model_arguments(settings.loss, shape), "backbone": backbone}
+    streams = [
+        GANDataModule(dataset, batch_size=settings.batch_size, seed=settings.seed + member)
+        for member in range(settings.size)
+    ]
+    arguments = {**model_arguments(settings.loss, streams[0]), "backbone": backbone}
     arguments["steps"] = settings.warmup + settings.steps
-    members, streams = [], []
+    members = []
     for member in range(settings.size):
         torch.manual_seed(settings.seed + member)
         members.append(GAN(**arguments))
-        streams.append(GANDataModule(dataset, batch_size=settings.batch_size, seed=settings.seed + member))
     if settings.size == 1:
         return members[0], streams[0]
     return PackedGAN(members), PackedDataModule.of_members(streams)
