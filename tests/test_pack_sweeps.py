@@ -338,8 +338,9 @@ def test_reruns_of_a_packed_study_run_in_packs_and_complete_their_seeds(studies)
 def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_the_finished(
     tmp_path, monkeypatch, failing
 ):
-    """Trials 0-2 are claimed together and trained as packs {0, 2} and {1}; a pack's error is its own, the packs
-    trained before it keep their outcomes, and the trials of packs it kept from starting are enqueued again."""
+    """Trials 0-2 are claimed together and trained as the pack {0, 2}, then {1} alone (a group of one); a pack's
+    error is its own, the packs trained before it keep their outcomes, and the trials of packs it kept from starting
+    are enqueued again."""
     trained = []
 
     def train_one_pack(group, settings, protocol):
@@ -349,6 +350,7 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
         return [0.5] * len(group)
 
     monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
+    monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
     storage_url = str(tmp_path / "optuna.journal")
     settings = SweepSettings(loss=LOSS, dataset=DATASET, seed=SEED, trials=4, pack=3, storage=storage_url)
     protocol = trial_protocol(settings)

@@ -13,7 +13,6 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from functools import partial
 
 import optuna
 import torch
@@ -114,11 +113,13 @@ def train_claimed(
     RUNNING for the heartbeat check to find.
     """
 
-    def train_alone(group: list[optuna.Trial]) -> list[Outcome]:
+    def train(group: list[optuna.Trial]) -> list[Outcome]:
+        """A group of one trains as a lone trial: the same result, bit for bit what `fit` on its config gives."""
+        if len(group) > 1:
+            return train_one_pack(group, settings, protocol)
         return [run_trial(trial, settings, protocol) for trial in group]
 
     groups = structure_groups(trials, settings) if pack > 1 else [trials]
-    train = partial(train_one_pack, settings=settings, protocol=protocol) if pack > 1 else train_alone
     for index, group in enumerate(groups):
         started = False
         try:
