@@ -23,6 +23,7 @@ from jsonargparse import ArgumentParser
 from optuna.trial import FrozenTrial, TrialState
 
 from ..atomic import atomic_path
+from ..evaluation.previews import SAMPLE_POINTS_ATTR
 from ..search.spaces import ARGUMENTS_ATTR, parameter_names
 from ..search.studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
 
@@ -40,7 +41,9 @@ TRIAL_COLUMNS = (
     "diverged_at",
     "divergence",
     "fail_reason",
+    SAMPLE_POINTS_ATTR,
 )
+TEXT_COLUMNS = ("rerun_of", "divergence", "fail_reason", "objective", SAMPLE_POINTS_ATTR)
 OBJECTIVE_PREFIXES = ("eval/fd_", "eval/fid_")
 """What a trial without an `objective` attribute was judged by: the Frechet distance, in whatever features."""
 FORMATS = (".csv", ".parquet")
@@ -136,6 +139,7 @@ def trial_identity(trial: FrozenTrial, direction: str) -> dict[str, Any]:
         "diverged_at": attrs.get("diverged_at", math.nan),
         "divergence": attrs.get("divergence"),
         "fail_reason": attrs.get("fail_reason"),
+        SAMPLE_POINTS_ATTR: attrs.get(SAMPLE_POINTS_ATTR),  # the best samples' preview, on point datasets
         **attrs.get(ARGUMENTS_ATTR, {}),
         **trial.params,
     }
@@ -176,8 +180,7 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     identity = [*STUDY_COLUMNS, *TRIAL_COLUMNS, "step"]
     for column in identity:
         if column not in frame:
-            textual = ("rerun_of", "divergence", "fail_reason", "objective")
-            frame[column] = pd.Series(dtype=object if column in textual else float)
+            frame[column] = pd.Series(dtype=object if column in TEXT_COLUMNS else float)
     parameters = [name for name in parameter_names() if name in frame]
     scores = sorted(column for column in frame if column not in (*identity, *parameters))
     frame = frame[[*identity, *parameters, *scores]]

@@ -35,6 +35,7 @@ from ..atomic import atomic_path
 from ..data import DATASETS
 from ..defaults import AUTO_PACK, GRACE_SECONDS, HEARTBEAT_SECONDS
 from ..evaluation.objectives import direction, resolve_objective
+from ..evaluation.previews import SAMPLE_POINTS_ATTR, has_point_samples, point_preview
 from ..evaluation.schedule import EvaluationSchedule
 from ..registry import UnknownNameError
 from ..resources import CONFIGS
@@ -517,8 +518,11 @@ def trial_result(trial: optuna.Trial, settings: SweepSettings, protocol: TrialPr
         raise RuntimeError(
             f"trial {trial.number} produced no score: no evaluation ran (extractor {schedule.extractor!r})"
         )
+    best = run_dir / "checkpoints" / "best.ckpt"
     trial.set_user_attr("best_step", schedule.best_step)
-    trial.set_user_attr("best_checkpoint", stored_path(settings.storage, run_dir / "checkpoints" / "best.ckpt"))
+    trial.set_user_attr("best_checkpoint", stored_path(settings.storage, best))
+    if has_point_samples(settings.dataset):
+        trial.set_user_attr(SAMPLE_POINTS_ATTR, point_preview(best))
     trial.set_user_attr("run_dir", stored_path(settings.storage, run_dir))
     for key, value in outcome.metrics.items():
         if key.startswith("eval/") and not key.startswith("eval/best_"):
