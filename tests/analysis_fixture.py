@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+import torch
 import yaml
 from optuna.trial import TrialState
 
 from lightning_gans.data.mixtures import MIXTURES
 from lightning_gans.evaluation.features import score_key
+from lightning_gans.evaluation.previews import PREVIEW_SIZE, SAMPLE_POINTS_ATTR, encode_points
 from lightning_gans.evaluation.synthetic import MIXTURE_MEASURE, POLYGON_MEASURE
 from lightning_gans.resources import PAPER_SCORES_FILE
 from lightning_gans.search.spaces import trial_arguments
@@ -154,7 +156,17 @@ def record(
     for score, value in kept[-1].items():
         if score != "step":
             trial.set_user_attr(score, value)
+    if study.user_attrs["dataset"] in MIXTURES:
+        trial.set_user_attr(SAMPLE_POINTS_ATTR, preview(study.user_attrs["dataset"], int(best[key]), trial.number))
     study.tell(trial, best[key])
+
+
+def preview(dataset: str, modes: int, seed: int) -> str:
+    """What a sweep keeps of a trial's best samples on a mixture: here points on its first `modes` modes."""
+    mixture = MIXTURES[dataset]
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randint(modes, (PREVIEW_SIZE,), generator=generator)
+    return encode_points(mixture.centres[chosen] + mixture.std * torch.randn(PREVIEW_SIZE, 2, generator=generator))
 
 
 def settings(loss: str, dataset: str, space: str, storage: str, **extra) -> SweepSettings:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -30,6 +31,7 @@ import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from lightning_gans.evaluation.previews import PREVIEW_SIZE, SAMPLE_POINTS_ATTR, decode_points
 from lightning_gans.search import worker
 from lightning_gans.search.packs import structure_groups
 from lightning_gans.search.projection import STEP_RATE_ATTR
@@ -201,6 +203,9 @@ def assert_same_trial(packed: FrozenTrial, unpacked: FrozenTrial) -> None:
         assert own == pytest.approx(expected, abs=1e-6)
     scores = {key for key in theirs if key.startswith("eval/")}
     assert {key: mine.pop(key) for key in scores} == pytest.approx({key: theirs.pop(key) for key in scores}, abs=1e-6)
+    previews = decode_points(mine.pop(SAMPLE_POINTS_ATTR)), decode_points(theirs.pop(SAMPLE_POINTS_ATTR))
+    assert previews[0].shape == (PREVIEW_SIZE, 2)
+    np.testing.assert_allclose(*previews, rtol=0, atol=1.001e-3)  # rounded to 3 decimals: one step apart at most
     assert mine == theirs  # the objective, the best step, the paths (relative to the journal)
 
 

@@ -21,6 +21,8 @@ import yaml
 from noise import noise_in
 from optuna.trial import TrialState
 
+from lightning_gans.evaluation.features import evaluation_noise
+from lightning_gans.evaluation.previews import PREVIEW_SIZE, SAMPLE_POINTS_ATTR, decode_points
 from lightning_gans.evaluation.schedule import is_evaluation_step
 from lightning_gans.runs import run
 from lightning_gans.search.projection import STEP_RATE_ATTR
@@ -403,6 +405,12 @@ def test_a_trial_writes_its_config_and_fit_retrains_it_exactly(tmp_path):
     directory = tmp_path / "sweeps" / name / "trial-0000" / "version_0"
     config = yaml.safe_load((directory / "config.yaml").read_text())
     assert {key: config["model"][key] for key in trial.params} == trial.params  # the trial's drawn values
+    best = GAN.load_from_checkpoint(directory / "checkpoints" / "best.ckpt").eval()
+    with torch.no_grad():  # the first points of the fixed evaluation noise, through the best generator
+        points = best.generator(evaluation_noise(PREVIEW_SIZE, best.hparams.z_dim, best.gan_loss.prior)).double()
+    preview = decode_points(trial.user_attrs[SAMPLE_POINTS_ATTR])
+    assert preview.shape == (PREVIEW_SIZE, 2) and len({tuple(point) for point in preview}) > 10  # 30 steps: near 0
+    assert abs(preview - points.numpy()).max() <= 5e-4 + 1e-9
     assert (config["model"]["steps"], config["evaluation"]["every_n_steps"], config["data"]["name"]) == (
         30,
         10,
@@ -446,6 +454,8 @@ def test_diverged_trials_keep_their_scores_count_as_tried_and_show_everywhere(tm
     authors, samples, loss, after = load(storage, name).trials
     assert [trial.state for trial in (authors, samples, loss, after)] == [TrialState.COMPLETE] * 4
     assert "diverged_at" not in authors.user_attrs and len(authors.user_attrs["evaluations"]) == 6
+    assert SAMPLE_POINTS_ATTR in authors.user_attrs and SAMPLE_POINTS_ATTR in after.user_attrs  # scored: a preview
+    assert SAMPLE_POINTS_ATTR not in samples.user_attrs and SAMPLE_POINTS_ATTR not in loss.user_attrs
     # Before any evaluation: the worst value of a maximised objective, tried and never best.
     for trial, step, what in ((samples, 1, "a generated sample"), (loss, 0, "the generator loss")):
         assert trial.value == -math.inf and "evaluations" not in trial.user_attrs
