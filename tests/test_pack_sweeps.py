@@ -244,6 +244,8 @@ def test_a_packed_sweep_records_what_the_sweep_trial_by_trial_records(studies):
     assert packed[0].params == {"beta1": 0.5, "lr": 1e-4, "n_disc": 5, "d_batch_norm": False, "gp_lambda": 10.0}
     scores = {e[SCORE] for trial in unpacked.values() for e in trial.user_attrs["evaluations"]}
     assert len(scores) > 2  # the scores differ: their equality says something
+    (log,) = (studies.packed / "sweeps" / STUDY).glob("worker-cpu-*.log")
+    assert "exists and is not empty" not in log.read_text()  # a member's log starts before its config is saved
     for number in range(4):
         assert_same_trial(packed[number], unpacked[number])
         assert_same_files(

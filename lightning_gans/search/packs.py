@@ -40,7 +40,13 @@ def structure_groups(trials: Sequence[optuna.Trial], settings: SweepSettings) ->
 
 
 def save_trial_config(cli: GANCLI) -> None:
-    """The trial's config.yaml, which LightningCLI saves when its own trainer starts fitting; a member's never does."""
+    """The trial's config.yaml, which LightningCLI saves when its own trainer starts fitting; a member's never does.
+
+    The loggers start first, as a fitting trainer starts them before its callbacks' setup: a CSV log that starts in a
+    folder already holding the config warns that it may overwrite earlier logs, once per member.
+    """
+    for logger in cli.trainer.loggers:
+        _ = logger.experiment
     for callback in cli.trainer.callbacks:
         if isinstance(callback, SaveConfigCallback):
             callback.setup(cli.trainer, cli.model, "fit")
