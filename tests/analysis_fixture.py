@@ -194,16 +194,16 @@ def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int
         record(study, trial, [] if number == 7 and number in diverged else evaluations, number in diverged, key)
 
 
-def run_reruns(storage_url: str, loss: str, rng: np.random.Generator) -> None:
+def run_reruns(storage_url: str, loss: str, rng: np.random.Generator, dataset: str = "fashion_mnist") -> None:
     storage = open_storage(storage_url)
-    source = f"{loss}-fashion_mnist-wide"
-    rerun_settings = settings(loss, "fashion_mnist", "wide", storage_url, study=f"{source}-reruns")
+    source = f"{loss}-{dataset}-wide"
+    rerun_settings = settings(loss, dataset, "wide", storage_url, study=f"{source}-reruns")
     study = open_reruns(rerun_settings, trial_protocol(rerun_settings), storage, source, RERUN_SEEDS)
     key = objective_key(rerun_settings)
     for _ in range(RERUN_SEEDS):
         trial = study.ask()
         arguments = trial_arguments(trial, loss, "wide")
-        evaluations = synthetic_scores(loss, "fashion_mnist", arguments, rng)
+        evaluations = synthetic_scores(loss, dataset, arguments, rng)
         record(study, trial, evaluations, diverge=False, key=key)
 
 
@@ -215,6 +215,20 @@ def build_studies(path: Path) -> str:
         run_sweep(url, loss, dataset, space, trials, rng)
     for loss in ("ns_gan", "wgan_gp"):
         run_reruns(url, loss, rng)
+    return url
+
+
+MIXTURE_SWEEPS = {"ns_gan": 7, "wgan_gp": 8}
+"""Trials per ring8 study of build_mixture_studies; wgan_gp's trial 3 diverges after its first evaluation, 7 before."""
+
+
+def build_mixture_studies(path: Path) -> str:
+    """Searches on ring8 judged by modes covered, each trial with its sample preview, and ns_gan's reruns."""
+    url = str(path)
+    rng = np.random.default_rng(7)
+    for loss, trials in MIXTURE_SWEEPS.items():
+        run_sweep(url, loss, "ring8", "wide", trials, rng)
+    run_reruns(url, "ns_gan", rng, dataset="ring8")
     return url
 
 

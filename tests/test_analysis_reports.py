@@ -35,6 +35,8 @@ FIGURES = (
     "mode_collapse_fashion_mnist",
     "mode_collapse_ring8",
     "mixture_samples_ring8",
+    "budget_curves_modes",
+    "sensitivity_ring8_modes",
 )
 DOMAIN_COLUMN = "Fashion-MNIST: FD (domain features, 2,000 samples)"
 INCEPTION_COLUMN = "Fashion-MNIST: FID (Inception features, 10,000 samples)"

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from analysis_fixture import DIVERGED, MODES_KEY, run_sweep
+from analysis_fixture import DIVERGED, MIXTURE_SWEEPS, MODES_KEY, build_mixture_studies
 from matplotlib.collections import PathCollection
 from matplotlib.patches import Circle
 
@@ -35,17 +35,12 @@ from lightning_gans.metrics.modes import QUALITY_STDS
 from lightning_gans.search.studies import EVALUATIONS_ATTR, open_storage
 
 HIGH_QUALITY_KEY = MODES_KEY.replace("modes", "high_quality")
-LOSSES = {"ns_gan": 7, "wgan_gp": 8}
-"""Trials per study on ring8; wgan_gp's trial 3 diverges after its first evaluation and trial 7 before any."""
+LOSSES = MIXTURE_SWEEPS
 
 
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory) -> str:
-    url = str(tmp_path_factory.mktemp("mixtures") / "optuna.journal")
-    rng = np.random.default_rng(7)
-    for loss, trials in LOSSES.items():
-        run_sweep(url, loss, "ring8", "wide", trials, rng)
-    return url
+    return build_mixture_studies(tmp_path_factory.mktemp("mixtures") / "optuna.journal")
 
 
 def test_points_round_trip_at_three_decimals():

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["bootstrap_minimum", "expected_minimum", "quantiles", "unscored_probability"]
+__all__ = ["bootstrap_best", "bootstrap_minimum", "expected_minimum", "quantiles", "unscored_probability"]
 
 
 def _sorted_values(values: ArrayLike) -> np.ndarray:
@@ -179,3 +179,14 @@ def bootstrap_minimum(
             "unscored_trials": int(np.count_nonzero(np.isinf(ordered))),
         }
     )
+
+
+def bootstrap_best(values: ArrayLike, higher_is_better: bool, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """bootstrap_minimum for a score judged either way. Where higher is better (modes covered, whose unscored trials
+    are stored as -inf), the best of k trials is the minimum of the negated scores, negated back: mean and exact
+    turn over, and the band's ends swap (its worse end, -inf where searches end with nothing, is then `lower`)."""
+    if not higher_is_better:
+        return bootstrap_minimum(values, draws=draws, seed=seed)
+    curve = bootstrap_minimum(-np.asarray(values, dtype=np.float64), draws=draws, seed=seed)
+    turned = {column: 0.0 - curve[source] for column, source in (("mean", "mean"), ("exact", "exact"))}
+    return curve.assign(**turned, lower=0.0 - curve["upper"], upper=0.0 - curve["lower"])

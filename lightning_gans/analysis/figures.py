@@ -21,6 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,12 @@ from ..data.mixtures import MIXTURES
 from ..search.spaces import SPACES, parameter_names, search_space
 from ..training.losses import LOSSES
 from . import style
-from .budget import bootstrap_minimum
+from .budget import bootstrap_best
 from .frames import diverged, unscored
 from .tables import mode_collapse_keys, paper_numbers
 
 __all__ = [
+    "OBJECTIVES",
     "budget_curves",
     "budget_frame",
     "distribution_rows",
@@ -67,6 +69,37 @@ __all__ = [
 
 FD_PREFIXES = ("eval/fd_", "eval/fid_")
 """Objectives that are Frechet distances: the only ones FD figures draw."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A kind of study objective that the search, budget, rerun and sensitivity figures draw, one kind per figure.
+
+    FD (the paper's, lower is better) and the mixtures' modes covered (higher is better) are judged the opposite way,
+    so a figure draws one kind and says which way is better; `title` is how titles name it (`{fd}` is named for the
+    FD's features by style.distance_title), `suffix` what the figures' and tables' file names add.
+    """
+
+    prefixes: tuple[str, ...]
+    higher_is_better: bool
+    title: str
+    suffix: str
+    judged: str
+    """How errors name the studies: "with an FD objective"."""
+
+    def judges(self, key: object) -> bool:
+        return isinstance(key, str) and key.startswith(self.prefixes)
+
+    @property
+    def better(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+OBJECTIVES = {
+    "fd": Objective(FD_PREFIXES, False, title="{fd}", suffix="", judged="with an FD objective"),
+    "modes": Objective(("eval/modes_",), True, "modes covered", suffix="_modes", judged="judged by modes covered"),
+}
+"""The objectives the figures draw, by the name their `objective` argument takes."""
 POLYGON_KEY = re.compile(r"eval/(?P<score>precision|recall|f1)_polygons_n(?P<samples>\d+)")
 POLYGON_SCORES = ("precision", "recall", "f1")
 FINISHED = ("COMPLETE", "FAIL")
@@ -119,24 +152,24 @@ PANEL_ORDERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def distribution_rows(trials: pd.DataFrame, reruns: bool = False) -> pd.DataFrame:
+def distribution_rows(trials: pd.DataFrame, reruns: bool = False, objective: str = "fd") -> pd.DataFrame:
     """The points of fid_distributions (or, with `reruns`, rerun_distributions): a row per completed trial with an FD.
 
     A trial that diverged is a point at its best FD before divergence; one that diverged before any evaluation (FD
     +-inf) and a failed one have no FD and no row (the figure counts them under their loss instead). Columns dataset,
     objective (one panel each), study, trial, loss, space, value.
     """
-    return _scored(_finished_fd(trials, reruns), "value", ["dataset", "objective"])
+    return _scored(_finished(trials, reruns, objective), "value", ["dataset", "objective"])
 
 
-def paper_rows(trials: pd.DataFrame, reruns: bool = False) -> pd.DataFrame:
+def paper_rows(trials: pd.DataFrame, reruns: bool = False, objective: str = "fd") -> pd.DataFrame:
     """The paper's numbers that fid_distributions and budget_curves (or, with `reruns`, rerun_distributions) draw.
 
     A row per (dataset, objective, loss) of their trials whose objective is the paper's metric, Inception FID of as
     many samples (`tables.paper_numbers`); none for a domain FD, which the paper never measured. Columns
     tables.PAPER_COLUMNS.
     """
-    return paper_numbers(_finished_fd(trials, reruns))
+    return paper_numbers(_finished(trials, reruns, objective))
 
 
 def fid_distributions(trials: pd.DataFrame) -> Figure:
@@ -146,31 +179,34 @@ def fid_distributions(trials: pd.DataFrame) -> Figure:
     that diverged before any evaluation (and failed trials) have no FD to draw and are counted there too. Where the
     paper reports the same metric, its number for each loss is a dashed line across the loss's slot.
     """
-    return _distribution_figure(trials, "{fd} of every completed trial of each search (lower is better)")
+    return _distribution_figure(trials, "{fd} of every completed trial of each search (lower is better)", "fd")
 
 
-def rerun_distributions(trials: pd.DataFrame) -> Figure:
-    """Best FD of each loss's chosen setting retrained with different seeds: the spread a single run hides.
+def rerun_distributions(trials: pd.DataFrame, objective: str = "fd") -> Figure:
+    """Best score of each loss's chosen setting retrained with different seeds: the spread a single run hides.
 
     Where the paper reports the same metric, its mean ± std over its seeds is a dashed line and band per loss.
     """
-    reruns = _finished_fd(trials, reruns=True)
+    reruns = _finished(trials, True, objective)
     seeds = reruns[reruns["state"] == "COMPLETE"].groupby("study").size()
     count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
-    title = f"Best {{fd}} of the chosen setting retrained with {count} seeds (lower is better)"
-    return _distribution_figure(trials, title, reruns=True)
+    kind = OBJECTIVES[objective]
+    title = f"Best {kind.title} of the chosen setting retrained with {count} seeds ({kind.better})"
+    return _distribution_figure(trials, title, objective, reruns=True)
 
 
-def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Every search study's budget curve: the expected minimum FD of k of its completed trials, k = 1..n.
+def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0, objective: str = "fd") -> pd.DataFrame:
+    """Every search study's budget curve: the expected best score (minimum FD, most modes) of k of its completed
+    trials, k = 1..n.
 
-    Trials that diverged before any evaluation are among them (+inf: tried, never best). Columns study, loss,
-    dataset, space, objective, then bootstrap_minimum's k, mean, lower, upper, exact, unscored, trials, unscored_trials.
+    Trials that diverged before any evaluation are among them (+-inf: tried, never best). Columns study, loss,
+    dataset, space, objective, then bootstrap_minimum's k, mean, lower, upper, exact, unscored, trials, unscored_trials
+    (for a score where higher is better, the bootstrap of the minimum of its negation, turned back).
     """
-    searches = _finished_fd(trials, reruns=False)
+    searches = _finished(trials, False, objective)
     done = searches[searches["state"] == "COMPLETE"]
     curves = [
-        bootstrap_minimum(group["value"].to_numpy(), draws=draws, seed=seed).assign(
+        bootstrap_best(group["value"].to_numpy(), OBJECTIVES[objective].higher_is_better, draws, seed).assign(
             **dict(zip(BUDGET_KEYS, keys, strict=True))
         )
         for keys, group in done.groupby(BUDGET_KEYS)
@@ -179,34 +215,36 @@ def budget_frame(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> pd.D
     return frame[[*BUDGET_KEYS, *(column for column in frame if column not in BUDGET_KEYS)]]
 
 
-def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Figure:
-    """Expected best FD against the number of trials a researcher can afford, a line and 95% band per loss.
+def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0, objective: str = "fd") -> Figure:
+    """Expected best score against the number of trials a researcher can afford, a line and 95% band per loss.
 
     Where the paper reports the same metric, its number for each loss is a dotted line in the loss's colour: where
     the loss's curve levels off against it says whether the search found what the paper's did.
     """
-    curves = budget_frame(trials, draws, seed)
-    paper = paper_rows(trials)
+    curves = budget_frame(trials, draws, seed, objective)
+    paper = paper_rows(trials, objective=objective)
+    kind = OBJECTIVES[objective]
     palette = style.loss_palette(style.losses_in(curves))
     panels = _panels(curves, ["dataset", "space", "objective"])
     figure, axes = _grid(len(panels))
-    for ax, (dataset, space, objective) in zip(axes, panels, strict=True):
-        panel = _select(curves, dataset=dataset, space=space, objective=objective)
-        reported = _select(paper, dataset=dataset, objective=objective)
+    for ax, (dataset, space, key) in zip(axes, panels, strict=True):
+        panel = _select(curves, dataset=dataset, space=space, objective=key)
+        reported = _select(paper, dataset=dataset, objective=key)
         reported = reported[reported["loss"].isin(panel["loss"])]
-        # A band whose upper end is infinite (a search of that size often ends with nothing) runs to the panel's top.
-        finite = pd.concat([panel["upper"], panel["mean"], reported["mean"]]).replace(math.inf, np.nan).dropna()
-        top = float(finite.max()) * 1.05 if len(finite) else 1.0
+        # A band whose worse end is infinite (a search of that size often ends with nothing) runs to the panel's edge.
+        bounds = pd.concat([panel["lower"], panel["upper"], panel["mean"], reported["mean"]])
+        finite = bounds[np.isfinite(bounds.astype(float))]
+        edge = _band_edge(finite, kind.higher_is_better)
         for loss, mean in zip(reported["loss"], reported["mean"], strict=True):
             ax.axhline(mean, color=palette[loss], linestyle=":", linewidth=1.5, gid=PAPER_GID)
         for loss in style.losses_in(panel):
             colour = palette[loss]
             for _, curve in _select(panel, loss=loss).groupby("study"):
                 ax.plot(curve["k"], curve["mean"], color=colour, marker="o", markersize=3, label=style.loss_label(loss))
-                upper = curve["upper"].where(np.isfinite(curve["upper"]), top)
-                ax.fill_between(curve["k"], curve["lower"], upper, color=colour, alpha=0.15, linewidth=0)
+                lower, upper = (curve[end].where(np.isfinite(curve[end]), edge) for end in ("lower", "upper"))
+                ax.fill_between(curve["k"], lower, upper, color=colour, alpha=0.15, linewidth=0)
         if (panel["unscored_trials"] > 0).any():
-            ax.set_ylim(top=top)
+            ax.set_ylim(**{"bottom" if kind.higher_is_better else "top": edge})
             counts = panel.groupby("loss")["unscored_trials"].first()
             ax.text(
                 0.98,
@@ -222,7 +260,7 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
         ax.set(
             title=f"{style.dataset_label(dataset)}, {style.space_label(space)}",
             xlabel="number of trials (budget)",
-            ylabel=_wrap(f"expected minimum {style.metric_label(objective)}"),
+            ylabel=_wrap(f"expected {'maximum' if kind.higher_is_better else 'minimum'} {_in_sentence(key)}"),
         )
     handles, labels = _loss_handles(style.losses_in(curves), palette, linestyle="-")
     if len(paper):
@@ -230,37 +268,53 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0) -> Fig
         labels.append(_paper_label(paper, "mean", "dotted, in the loss's colour"))
     _legend(figure, handles, labels)
     title = (
-        "Expected best {fd} of a random search with a budget of k trials, diverged trials included\n"
-        "(line: bootstrap mean of the searches that scored; band: middle 95% of searches; lower is better)"
+        f"Expected best {kind.title} of a random search with a budget of k trials, diverged trials included\n"
+        f"(line: bootstrap mean of the searches that scored; band: middle 95% of searches; {kind.better})"
     )
     figure.suptitle(style.distance_title(title, curves["objective"].unique()))
     return figure
 
 
-def sensitivity_rows(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """The points of sensitivity: per panel, each completed search trial on `dataset` with an FD and that parameter.
+def _in_sentence(key: str) -> str:
+    """A metric's label after other words: 'modes covered (...)', but 'FD (...)' keeps its capitals."""
+    label = style.metric_label(key)
+    return label if label.split()[0].isupper() else label[:1].lower() + label[1:]
+
+
+def _band_edge(finite: pd.Series, higher_is_better: bool) -> float:
+    """Where a budget band with an infinite worse end stops: a little beyond the panel's finite values on that side
+    (above them for FD, below them for modes covered)."""
+    if finite.empty:
+        return 0.0 if higher_is_better else 1.0
+    low, high = float(finite.min()), float(finite.max())
+    margin = 0.05 * max(high - low, abs(high), 1e-12)
+    return low - margin if higher_is_better else high + margin
+
+
+def sensitivity_rows(trials: pd.DataFrame, dataset: str, objective: str = "fd") -> pd.DataFrame:
+    """The points of sensitivity: per panel, each completed search trial on `dataset` with a score and that parameter.
 
     A panel is an (objective, parameter) whose parameter took two or more values among those trials; a trial that
     diverged before any evaluation has no FD to place. Columns objective, parameter, study, trial, loss, space,
     setting (the parameter's value), value.
     """
-    done, panels = _sensitivity_trials(trials, dataset)
+    done, panels = _sensitivity_trials(trials, dataset, objective)
     return pd.concat([_parameter_rows(done, *panel) for panel in panels], ignore_index=True)
 
 
-def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
-    """FD of every completed search trial on `dataset` against each parameter the searches varied, hue = loss.
+def sensitivity(trials: pd.DataFrame, dataset: str, objective: str = "fd") -> Figure:
+    """The score of every completed search trial on `dataset` against each parameter the searches varied, hue = loss.
 
     Log-uniform parameters get a log axis; parameters searched as a choice are strips of jittered points.
     """
-    done, panels = _sensitivity_trials(trials, dataset)
-    points = sensitivity_rows(trials, dataset)
+    done, panels = _sensitivity_trials(trials, dataset, objective)
+    points = sensitivity_rows(trials, dataset, objective)
     kinds = _parameter_kinds()
     losses = style.losses_in(done)
     palette = style.loss_palette(losses)
     figure, axes = _grid(len(panels), columns=4)
-    for ax, (objective, parameter) in zip(axes, panels, strict=True):
-        rows = _select(points, objective=objective, parameter=parameter)
+    for ax, (key, parameter) in zip(axes, panels, strict=True):
+        rows = _select(points, objective=key, parameter=parameter)
         if kinds[parameter] & {"uniform", "log_uniform"}:
             _scatter(ax, rows.assign(setting=rows["setting"].astype(float)), "setting", "value", palette)
             if "log_uniform" in kinds[parameter]:
@@ -268,11 +322,12 @@ def sensitivity(trials: pd.DataFrame, dataset: str) -> Figure:
                 ax.xaxis.set_minor_formatter(NullFormatter())  # labels within a decade would overlap
         else:
             _strips(ax, rows, losses, palette)
-        ax.set(xlabel=style.parameter_label(parameter), ylabel=_wrap(style.metric_label(objective)))
+        ax.set(xlabel=style.parameter_label(parameter), ylabel=_wrap(style.metric_label(key)))
     loss_handles, loss_labels = _loss_handles(losses, palette)
     space_handles, space_labels = _space_handles(style.in_order(done["space"].dropna(), style.SPACE_ORDER))
     _legend(figure, loss_handles + space_handles, loss_labels + space_labels)
-    title = f"{{fd}} against each searched parameter on {style.dataset_label(dataset)} (lower is better)"
+    kind = OBJECTIVES[objective]
+    title = f"{kind.title} against each searched parameter on {style.dataset_label(dataset)} ({kind.better})"
     figure.suptitle(style.distance_title(title, done["objective"].unique()))
     return figure
 
@@ -370,20 +425,21 @@ def mode_collapse(trials: pd.DataFrame, dataset: str) -> Figure:
     return figure
 
 
-def has_searches(trials: pd.DataFrame) -> bool:
-    """Whether fid_distributions and budget_curves have something to draw: a completed FD search trial."""
-    return not _completed_searches(trials).empty
+def has_searches(trials: pd.DataFrame, objective: str = "fd") -> bool:
+    """Whether budget_curves (and for FD fid_distributions) has something to draw: a completed search trial judged
+    by the objective."""
+    return not _completed_searches(trials, objective).empty
 
 
-def sensitivity_datasets(trials: pd.DataFrame) -> list[str]:
+def sensitivity_datasets(trials: pd.DataFrame, objective: str = "fd") -> list[str]:
     """The datasets sensitivity can draw: a parameter took two or more values among their completed searches."""
-    done = _completed_searches(trials)
+    done = _completed_searches(trials, objective)
     return [dataset for dataset in _datasets(done) if _sensitivity_panels(_select(done, dataset=dataset))]
 
 
-def has_reruns(trials: pd.DataFrame) -> bool:
-    """Whether rerun_distributions has something to draw: a completed rerun trial with an FD objective."""
-    return bool((_fd_trials(trials, reruns=True)["state"] == "COMPLETE").any())
+def has_reruns(trials: pd.DataFrame, objective: str = "fd") -> bool:
+    """Whether rerun_distributions has something to draw: a completed rerun trial judged by the objective."""
+    return bool((_judged_by(trials, True, objective)["state"] == "COMPLETE").any())
 
 
 def has_polygon_scores(trials: pd.DataFrame) -> bool:
@@ -406,25 +462,25 @@ def save_figure(figure: Figure, directory: str | Path, name: str) -> list[Path]:
     return paths
 
 
-def _fd_trials(trials: pd.DataFrame, reruns: bool) -> pd.DataFrame:
-    """Finished (COMPLETE or FAIL) trials of FD studies, of reruns or of searches.
+def _judged_by(trials: pd.DataFrame, reruns: bool, objective: str) -> pd.DataFrame:
+    """Finished (COMPLETE or FAIL) trials of studies judged by `objective` (OBJECTIVES), of reruns or of searches.
 
     A trial that failed before its first evaluation has no objective of its own and takes its study's, so it is
     still counted with its study.
     """
-    objective = trials["objective"].fillna(trials.groupby("study")["objective"].transform("first"))
-    is_fd = objective.map(lambda key: isinstance(key, str) and key.startswith(FD_PREFIXES)).astype(bool)
-    chosen = is_fd & trials["state"].isin(FINISHED) & (trials["rerun_of"].notna() == reruns)
-    return trials.assign(objective=objective)[chosen]
+    keys = trials["objective"].fillna(trials.groupby("study")["objective"].transform("first"))
+    judged = keys.map(OBJECTIVES[objective].judges).astype(bool)
+    chosen = judged & trials["state"].isin(FINISHED) & (trials["rerun_of"].notna() == reruns)
+    return trials.assign(objective=keys)[chosen]
 
 
-def _finished_fd(trials: pd.DataFrame, reruns: bool) -> pd.DataFrame:
-    """_fd_trials, at least one of them completed, or an error naming the studies there are."""
-    finished = _fd_trials(trials, reruns)
+def _finished(trials: pd.DataFrame, reruns: bool, objective: str) -> pd.DataFrame:
+    """_judged_by, at least one of them completed, or an error naming the studies there are."""
+    finished = _judged_by(trials, reruns, objective)
     if reruns and finished.empty:
         raise ValueError(f"no rerun studies among: {_study_names(trials)}")
     names = _study_names(finished if reruns else trials)
-    kind = "rerun trial" if reruns else "search trial with an FD objective"
+    kind = "rerun trial" if reruns else f"search trial {OBJECTIVES[objective].judged}"
     _require_complete(finished, f"no completed {kind} among: {names}")
     return finished
 
@@ -434,8 +490,8 @@ def _finished_searches(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[trials["rerun_of"].isna() & trials["state"].isin(FINISHED)]
 
 
-def _completed_searches(trials: pd.DataFrame) -> pd.DataFrame:
-    searches = _fd_trials(trials, reruns=False)
+def _completed_searches(trials: pd.DataFrame, objective: str = "fd") -> pd.DataFrame:
+    searches = _judged_by(trials, False, objective)
     return searches[searches["state"] == "COMPLETE"]
 
 
@@ -453,12 +509,17 @@ def _datasets(frame: pd.DataFrame) -> list[str]:
     return style.in_order(frame["dataset"].dropna(), PANEL_ORDERS["dataset"])
 
 
-def _sensitivity_trials(trials: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Completed FD searches on `dataset` and their panels, or an error that says what there is instead."""
-    done = _completed_searches(trials)
+def _sensitivity_trials(
+    trials: pd.DataFrame, dataset: str, objective: str
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Completed searches judged by `objective` on `dataset` and their panels, or an error that says what there is
+    instead."""
+    done = _completed_searches(trials, objective)
     if not (done["dataset"] == dataset).any():
         datasets = ", ".join(_datasets(done)) or "none"
-        raise ValueError(f"no completed search trial with an FD objective on {dataset!r}; datasets here: {datasets}")
+        raise ValueError(
+            f"no completed search trial {OBJECTIVES[objective].judged} on {dataset!r}; datasets here: {datasets}"
+        )
     done = _select(done, dataset=dataset)
     panels = _sensitivity_panels(done)
     if not panels:
@@ -533,20 +594,21 @@ def _grid(count: int, columns: int = 3, size: tuple[float, float] = PANEL_SIZE) 
     return figure, panels[:count]
 
 
-def _distribution_figure(trials: pd.DataFrame, title: str, reruns: bool = False) -> Figure:
-    """Box and points per loss of distribution_rows, one panel per (dataset, objective) of the finished FD trials, and
-    the paper's numbers of paper_rows across their losses' slots; `title` names the distance `{fd}`."""
-    finished = _finished_fd(trials, reruns)
-    points = distribution_rows(trials, reruns)
-    paper = paper_rows(trials, reruns)
+def _distribution_figure(trials: pd.DataFrame, title: str, objective: str, reruns: bool = False) -> Figure:
+    """Box and points per loss of distribution_rows, one panel per (dataset, objective key) of the finished trials
+    judged by `objective`, and the paper's numbers of paper_rows across their losses' slots; `title` may name the
+    distance `{fd}`."""
+    finished = _finished(trials, reruns, objective)
+    points = distribution_rows(trials, reruns, objective)
+    paper = paper_rows(trials, reruns, objective)
     palette = style.loss_palette(style.losses_in(finished))
     panels = _panels(finished, ["dataset", "objective"])
     figure, axes = _grid(len(panels), size=_loss_panel_size(finished, PANEL_SIZE))
-    for ax, (dataset, objective) in zip(axes, panels, strict=True):
-        selection = {"dataset": dataset, "objective": objective}
+    for ax, (dataset, key) in zip(axes, panels, strict=True):
+        selection = {"dataset": dataset, "objective": key}
         _distribution(ax, _select(points, **selection), _select(finished, **selection), palette)
         _paper_spans(ax, _select(paper, **selection), style.losses_in(_select(finished, **selection)))
-        ax.set(title=style.dataset_label(dataset), xlabel="loss", ylabel=_wrap(style.metric_label(objective)))
+        ax.set(title=style.dataset_label(dataset), xlabel="loss", ylabel=_wrap(style.metric_label(key)))
     handles, labels = _space_handles(style.in_order(finished["space"].dropna(), style.SPACE_ORDER), boxes=True)
     if len(paper):
         handles.append((Patch(**PAPER_BAND), Line2D([], [], color=NEUTRAL, linestyle="--")))
