@@ -13,6 +13,7 @@ then {3}. Every process runs one intra-op thread: on two shared cores that is se
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -33,7 +34,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lightning_gans.evaluation.previews import PREVIEW_SIZE, SAMPLE_POINTS_ATTR, decode_points
 from lightning_gans.search import worker
-from lightning_gans.search.packs import structure_groups
 from lightning_gans.search.projection import STEP_RATE_ATTR
 from lightning_gans.search.spaces import authors_trial_params, trial_arguments
 from lightning_gans.search.studies import HEARTBEAT_ATTR, open_storage, resolved_path
@@ -52,8 +52,8 @@ TRIAL_ARGUMENTS = (
     "--run.wandb=false",
 )
 SCORE = "eval/high_quality_points_n1000"
-TIMING = (HEARTBEAT_ATTR, "worker", STEP_RATE_ATTR)
-"""User attributes that say when and where a trial ran, not what it is."""
+TIMING = (HEARTBEAT_ATTR, "worker", STEP_RATE_ATTR, worker.PACK_ATTR)
+"""User attributes that say when, where and with which others a trial ran, not what it is."""
 
 
 def environment() -> dict[str, str]:
@@ -272,15 +272,21 @@ def test_draws_depend_on_neither_packing_nor_the_number_of_workers(studies):
     assert len(logs) == 3  # the first sweep's worker, then the second's two
 
 
-def test_trials_of_another_structure_train_in_separate_packs(studies):
+def test_trials_of_another_structure_train_in_separate_full_packs(studies):
     packed, unpacked = studies.trials["packed"], studies.trials["unpacked"]
-    # One worker with --pack 3 claimed trials 0-2 together; their draws do not share a structure.
+    # One worker with --pack 3: it holds trial 1 (another structure) while it claims 3, so {0, 2, 3} is a full pack,
+    # and 1 trains alone once nothing more is left to claim.
     assert [packed[number].params["d_batch_norm"] for number in range(4)] == [False, True, False, False]
     assert [packed[number].params["n_disc"] for number in (0, 2)] == [5, 1]  # a pack of two schedules
     assert len({packed[number].user_attrs["worker"] for number in range(4)}) == 1
-    settings = SweepSettings(loss=LOSS, dataset=DATASET, seed=SEED)
-    groups = structure_groups([packed[number] for number in range(3)], settings)
-    assert [[trial.number for trial in group] for group in groups] == [[0, 2], [1]]
+    assert {number: packed[number].user_attrs.get(worker.PACK_ATTR) for number in range(4)} == {
+        0: [0, 2, 3],
+        1: None,
+        2: [0, 2, 3],
+        3: [0, 2, 3],
+    }
+    starts = {number: packed[number].datetime_start for number in range(4)}
+    assert starts[1] < starts[3] < packed[0].datetime_complete < packed[1].datetime_complete  # 1 held, then alone
     for number in range(4):  # a pack that mixed them would have failed its trials
         assert packed[number].value == pytest.approx(unpacked[number].value, abs=1e-6)
         assert packed[number].user_attrs["evaluations"][-1][SCORE] == pytest.approx(
@@ -345,9 +351,9 @@ def test_reruns_of_a_packed_study_run_in_packs_and_complete_their_seeds(studies)
 def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_the_finished(
     tmp_path, monkeypatch, failing
 ):
-    """Trials 0-2 are claimed together and trained as the pack {0, 2}, then {1} alone (a group of one); a pack's
-    error is its own, the packs trained before it keep their outcomes, and the trials of packs it kept from starting
-    are enqueued again."""
+    """Trials 0-2 are all there is to claim: they train as the pack {0, 2}, then {1} alone (a group of one); a pack's
+    error is its own, the packs trained before it keep their outcomes, and the trials it kept from starting are
+    enqueued again."""
     trained = []
 
     def train_one_pack(group, settings, protocol):
@@ -363,11 +369,12 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
     protocol = trial_protocol(settings)
     storage = open_storage(storage_url)
     study = open_study(settings, protocol, storage)
-    trials = [study.ask() for _ in range(3)]
+    claimable = iter([study.ask() for _ in range(3)])
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(RuntimeError, match="out of memory in this pack"):  # and the worker stops
-            worker.train_claimed(study, storage, trials, settings, protocol, 3, worker.StopSignals())
+            claim = functools.partial(next, claimable, None)
+            worker.train_claimable(study, storage, settings, protocol, 3, worker.StopSignals(), claim)
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

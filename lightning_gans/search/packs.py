@@ -3,12 +3,11 @@
 Each trial of a pack is built exactly as it is built alone (`sweep.trial_cli`: its config, draws, seed, loggers and
 folder, its config.yaml saved), its GAN module becomes a member of the pack, and its result is recorded by the same
 code (`sweep.trial_result`): packing changes how many kernels train the trials, not what any trial is. Trials whose
-draws change the networks' structure cannot share a pack; `structure_groups` splits a claim by it.
+draws change the networks' structure cannot share a pack; `structure_key` tells them apart (worker.HeldTrials).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,10 @@ Outcome = float | BaseException
 """A trained trial's value, or what ended it otherwise (optuna.TrialPruned, an error)."""
 
 
-def structure_groups(trials: Sequence[optuna.Trial], settings: SweepSettings) -> list[list[optuna.Trial]]:
-    """The trials in packs of one network structure (their drawn discriminator batch norm, say), in claim order."""
-    groups: dict[tuple[Any, ...], list[optuna.Trial]] = {}
-    for trial in trials:
-        arguments = trial_arguments(trial, settings.loss, settings.space)
-        key = tuple((name, arguments[name]) for name in STRUCTURE if name in arguments)
-        groups.setdefault(key, []).append(trial)
-    return list(groups.values())
+def structure_key(trial: optuna.Trial, settings: SweepSettings) -> tuple[Any, ...]:
+    """What of the trial's drawn values shapes its networks (its discriminator batch norm, say): one pack, one key."""
+    arguments = trial_arguments(trial, settings.loss, settings.space)
+    return tuple((name, arguments[name]) for name in STRUCTURE if name in arguments)
 
 
 def save_trial_config(cli: GANCLI) -> None:

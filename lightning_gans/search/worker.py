@@ -7,18 +7,18 @@ dies leaves trials that another retries, and a stopped worker's trial is retried
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 import torch
 from optuna.trial import TrialState
 
-from .packs import Outcome, structure_groups, train_one_pack
+from .packs import Outcome, structure_key, train_one_pack
 from .studies import Heartbeat, StudyStorage, claim_trial, fail_and_retry, first_line, open_storage, state_counts
 from .sweep import RERUN_OF_ATTR, SweepSettings, TrialProtocol, open_study, run_trial, trial_protocol
 
@@ -66,8 +66,8 @@ def run_worker(settings: SweepSettings) -> int:
 
     In a rerun study (see `open_reruns`) every trial was enqueued up front, and the worker runs only those. SIGINT or
     SIGTERM stop it: a trial it was running is failed as interrupted and retried with the same parameters by the
-    next worker that claims one (see `tell`). With `pack` > 1 it claims up to `pack` trials at a time and trains
-    them as packs (search/packs.py).
+    next worker that claims one (see `tell`). With `pack` > 1 it trains trials of one network structure K at a time
+    as packs (search/packs.py, `HeldTrials`).
     """
     signals = StopSignals()
     protocol = trial_protocol(settings)
@@ -80,81 +80,143 @@ def run_worker(settings: SweepSettings) -> int:
         flush=True,
     )
     pack = settings.pack_size(worker_device_type(protocol))
+
+    def claim() -> optuna.Trial | None:
+        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
+        if trial is not None:
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        return trial
+
     ran = 0
     while signals.received is None:
-        trials = claim_trials(study, storage, settings, reruns, pack)
-        if not trials:
-            counts = state_counts(study)
-            if counts[TrialState.COMPLETE] >= settings.target_trials or (reruns and not counts[TrialState.RUNNING]):
-                return ran
-            wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
-            continue
-        with contextlib.ExitStack() as heartbeats:
-            for trial in trials:
-                heartbeats.enter_context(Heartbeat(storage, trial._trial_id, settings.heartbeat_seconds))
-            train_claimed(study, storage, trials, settings, protocol, pack, signals)
-        ran += len(trials)
+        ran += train_claimable(study, storage, settings, protocol, pack, signals, claim)
+        if signals.received is not None:
+            break
+        counts = state_counts(study)
+        if counts[TrialState.COMPLETE] >= settings.target_trials or (reruns and not counts[TrialState.RUNNING]):
+            return ran
+        wait_for_running_trials(settings)  # a running trial may still fail and need a replacement
     raise Interrupted(signals.received)
 
 
-def train_claimed(
+PACK_ATTR = "pack"
+"""The trial numbers a trial trained with, itself included (absent for a trial that trained alone)."""
+HELD_PACKS = 2
+"""How many packs' worth of claimed trials a worker holds while it looks for K of one structure: with the two
+structures a search space draws (discriminator batch norm on or off), 2K - 1 trials always hold K of one."""
+
+
+class HeldTrials:
+    """Trials a worker has claimed and not yet trained, grouped by network structure, each with its heartbeat.
+
+    A pack holds one structure (search/packs.py), and a search draws structures at random, so K trials claimed
+    together train as two packs of about K/2, one after the other, each at nearly the cost of a full pack: on the
+    mixtures that was about half the throughput of full packs. Holding claimed trials until K of one structure are in
+    hand keeps the packs full; a partial pack trains only when the study has nothing more to claim.
+    """
+
+    def __init__(self, storage: StudyStorage, settings: SweepSettings) -> None:
+        self.storage, self.settings = storage, settings
+        self.groups: dict[tuple[Any, ...], list[optuna.Trial]] = {}
+        self.heartbeats: dict[int, Heartbeat] = {}
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self.groups.values())
+
+    def add(self, trial: optuna.Trial) -> None:
+        self.groups.setdefault(structure_key(trial, self.settings), []).append(trial)
+        heartbeat = Heartbeat(self.storage, trial._trial_id, self.settings.heartbeat_seconds)
+        self.heartbeats[trial._trial_id] = heartbeat.__enter__()
+
+    def full(self, pack: int) -> list[optuna.Trial] | None:
+        return next((group for group in self.groups.values() if len(group) >= pack), None)
+
+    def largest(self) -> list[optuna.Trial] | None:
+        """The biggest group, the earliest claimed among equals; None when nothing is held."""
+        return max(self.groups.values(), key=len, default=None)
+
+    def release(self, group: list[optuna.Trial]) -> None:
+        """The group was told: its trials leave the hold and their heartbeats stop."""
+        for key, held in list(self.groups.items()):
+            if held is group:
+                del self.groups[key]
+        for trial in group:
+            self.heartbeats.pop(trial._trial_id).__exit__(None, None, None)
+
+    def retry_all(self, study: optuna.Study, reason: str) -> None:
+        """The worker stops: every held trial is failed and enqueued again with the same parameters."""
+        if not len(self):
+            return
+        with self.storage.claim_lock(study.study_name):
+            for group in self.groups.values():
+                for trial in group:
+                    frozen = self.storage.storage.get_trial(trial._trial_id)
+                    fail_and_retry(study, self.storage, frozen, reason, None, False)
+        for group in list(self.groups.values()):
+            self.release(group)
+
+
+UNSTARTED = "claimed, but its worker stopped before its pack started; retried with the same parameters"
+
+
+def next_group(
+    held: HeldTrials, pack: int, signals: StopSignals, claim: Callable[[], optuna.Trial | None]
+) -> list[optuna.Trial] | None:
+    """The next trials to train together: a full pack of one structure as soon as one is held, else, once nothing
+    more can be claimed (or the hold is full), the largest group; None when nothing is held or claimable."""
+    while (group := held.full(pack)) is None and len(held) < HELD_PACKS * pack and signals.received is None:
+        trial = claim()
+        if trial is None:
+            break
+        held.add(trial)
+    return group or held.largest()
+
+
+def train_claimable(
     study: optuna.Study,
     storage: StudyStorage,
-    trials: list[optuna.Trial],
     settings: SweepSettings,
     protocol: TrialProtocol,
     pack: int,
     signals: StopSignals,
-) -> None:
-    """Trains and tells the claimed trials: one pack per network structure (one trial at a time when `pack` is 1).
+    claim: Callable[[], optuna.Trial | None],
+) -> int:
+    """Claims (through `claim`) and trains trials until nothing more can be claimed; returns how many it told.
 
-    Each pack's outcomes are told as soon as it ends, so a stop or an error in a later pack never costs an earlier
-    one; the trials of packs it kept from starting are failed and enqueued again with the same parameters, not left
-    RUNNING for the heartbeat check to find.
+    Each group's outcomes are told as soon as it ends, so a stop or an error in a later pack never costs an earlier
+    one; trials it holds but never started are failed and enqueued again with the same parameters, not left RUNNING
+    for the heartbeat check to find.
     """
 
     def train(group: list[optuna.Trial]) -> list[Outcome]:
         """A group of one trains as a lone trial: the same result, bit for bit what `fit` on its config gives."""
-        if len(group) > 1:
-            return train_one_pack(group, settings, protocol)
-        return [run_trial(trial, settings, protocol) for trial in group]
+        if len(group) == 1:
+            return [run_trial(group[0], settings, protocol)]
+        for trial in group:
+            trial.set_user_attr(PACK_ATTR, [member.number for member in group])
+        return train_one_pack(group, settings, protocol)
 
-    groups = structure_groups(trials, settings) if pack > 1 else [trials]
-    for index, group in enumerate(groups):
-        started = False
-        try:
-            if signals.received is not None:  # a signal between two packs: the next one does not start
-                raise Interrupted(signals.received)
-            started = True
-            tell(study, storage, group, train, signals)
-        except BaseException:
-            signals.ignore()
-            unstarted = [trial for later in groups[index + int(started) :] for trial in later]
-            reason = "claimed, but its worker stopped before its pack started; retried with the same parameters"
-            with storage.claim_lock(study.study_name):
-                for trial in unstarted:
-                    fail_and_retry(study, storage, storage.storage.get_trial(trial._trial_id), reason, None, False)
-            raise
+    held = HeldTrials(storage, settings)
+    told = 0
+    try:
+        while signals.received is None and (group := next_group(held, pack, signals, claim)) is not None:
+            try:
+                tell(study, storage, group, train, signals)
+            finally:
+                held.release(group)
+            told += len(group)
+    except BaseException:
+        signals.ignore()
+        held.retry_all(study, UNSTARTED)
+        raise
+    held.retry_all(study, UNSTARTED)  # a signal ended the loop with trials still held
+    return told
 
 
 def worker_device_type(protocol: TrialProtocol) -> str:
     """Where this worker's trials train: on the CPU when the trial config says so or no GPU is visible."""
     accelerator = str(protocol.config.get("trainer.accelerator", "auto"))
     return "cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu"
-
-
-def claim_trials(
-    study: optuna.Study, storage: StudyStorage, settings: SweepSettings, reruns: bool, pack: int
-) -> list[optuna.Trial]:
-    """Up to `pack` trials for this worker (fewer when the study needs fewer), each stamped with the worker's name."""
-    trials: list[optuna.Trial] = []
-    while len(trials) < pack:
-        trial = claim_trial(study, storage, settings.target_trials, settings.grace_seconds, reruns)
-        if trial is None:
-            break
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        trials.append(trial)
-    return trials
 
 
 def tell(
