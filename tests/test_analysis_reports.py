@@ -37,6 +37,7 @@ FIGURES = (
     "mixture_samples_ring8",
     "budget_curves_modes",
     "sensitivity_ring8_modes",
+    "training_curves",
 )
 DOMAIN_COLUMN = "Fashion-MNIST: FD (domain features, 2,000 samples)"
 INCEPTION_COLUMN = "Fashion-MNIST: FID (Inception features, 10,000 samples)"
