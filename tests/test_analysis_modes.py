@@ -101,6 +101,8 @@ def test_reruns_of_a_mixture_study_are_drawn_judged_by_modes(trials, storage):
 def test_sensitivity_of_modes_covered_places_every_scored_trial(trials, storage):
     assert figures.sensitivity_datasets(trials, "modes") == ["ring8"] and figures.sensitivity_datasets(trials) == []
     rows = figures.sensitivity_rows(trials, "ring8", "modes")
+    # Drawn by the search, but the MLP pair has no batch norm to switch: no panel pretends it matters.
+    assert set(rows["parameter"]) == {"beta1", "lr", "n_disc", "gp_lambda"} and "d_batch_norm" in trials
     lr = rows[rows["parameter"] == "lr"]
     scored = [
         value for loss in MIXTURE_SWEEPS for value in values_of(storage, f"{loss}-ring8-wide") if math.isfinite(value)

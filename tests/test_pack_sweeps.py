@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lightning_gans.evaluation.previews import PREVIEW_SIZE, SAMPLE_POINTS_ATTR, decode_points
 from lightning_gans.search import worker
+from lightning_gans.search.packs import structure_key
 from lightning_gans.search.projection import STEP_RATE_ATTR
 from lightning_gans.search.spaces import authors_trial_params, trial_arguments
 from lightning_gans.search.studies import HEARTBEAT_ATTR, open_storage, resolved_path
@@ -272,22 +273,20 @@ def test_draws_depend_on_neither_packing_nor_the_number_of_workers(studies):
     assert len(logs) == 3  # the first sweep's worker, then the second's two
 
 
-def test_trials_of_another_structure_train_in_separate_full_packs(studies):
+def test_trials_whose_draws_differ_only_where_the_mlp_has_nothing_share_a_pack(studies):
     packed, unpacked = studies.trials["packed"], studies.trials["unpacked"]
-    # One worker with --pack 3: it holds trial 1 (another structure) while it claims 3, so {0, 2, 3} is a full pack,
-    # and 1 trains alone once nothing more is left to claim.
+    # One worker with --pack 3: trials 0-2 draw discriminator batch norm off, on, off, which the MLP pair has no
+    # batch norm to apply, so they train as one full pack; trial 3, the last, trains alone.
     assert [packed[number].params["d_batch_norm"] for number in range(4)] == [False, True, False, False]
     assert [packed[number].params["n_disc"] for number in (0, 2)] == [5, 1]  # a pack of two schedules
     assert len({packed[number].user_attrs["worker"] for number in range(4)}) == 1
     assert {number: packed[number].user_attrs.get(worker.PACK_ATTR) for number in range(4)} == {
-        0: [0, 2, 3],
-        1: None,
-        2: [0, 2, 3],
-        3: [0, 2, 3],
+        0: [0, 1, 2],
+        1: [0, 1, 2],
+        2: [0, 1, 2],
+        3: None,
     }
-    starts = {number: packed[number].datetime_start for number in range(4)}
-    assert starts[1] < starts[3] < packed[0].datetime_complete < packed[1].datetime_complete  # 1 held, then alone
-    for number in range(4):  # a pack that mixed them would have failed its trials
+    for number in range(4):
         assert packed[number].value == pytest.approx(unpacked[number].value, abs=1e-6)
         assert packed[number].user_attrs["evaluations"][-1][SCORE] == pytest.approx(
             unpacked[number].user_attrs["evaluations"][-1][SCORE], abs=1e-6
@@ -351,9 +350,9 @@ def test_reruns_of_a_packed_study_run_in_packs_and_complete_their_seeds(studies)
 def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_the_finished(
     tmp_path, monkeypatch, failing
 ):
-    """Trials 0-2 are all there is to claim: they train as the pack {0, 2}, then {1} alone (a group of one); a pack's
-    error is its own, the packs trained before it keep their outcomes, and the trials it kept from starting are
-    enqueued again."""
+    """On the paper's network, whose batch norm makes two structures of trials 0-2, those are all there is to claim:
+    they train as a pack of the two of one structure, then the other alone (a group of one); a pack's error is its
+    own, the packs trained before it keep their outcomes, and the trials it kept from starting are enqueued again."""
     trained = []
 
     def train_one_pack(group, settings, protocol):
@@ -365,11 +364,17 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
     monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
     monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
     storage_url = str(tmp_path / "optuna.journal")
-    settings = SweepSettings(loss=LOSS, dataset=DATASET, seed=SEED, trials=4, pack=3, storage=storage_url)
+    settings = SweepSettings(loss=LOSS, dataset="fashion_mnist", seed=SEED, trials=4, pack=3, storage=storage_url)
     protocol = trial_protocol(settings)
     storage = open_storage(storage_url)
     study = open_study(settings, protocol, storage)
-    claimable = iter([study.ask() for _ in range(3)])
+    asked = [study.ask() for _ in range(3)]
+    claimable = iter(asked)
+    structures: dict[tuple, list[int]] = {}
+    for trial in asked:
+        structures.setdefault(structure_key(trial, settings), []).append(trial.number)
+    pack, alone = sorted(structures.values(), key=len, reverse=True)  # the larger first, as the worker trains them
+    assert (len(pack), len(alone)) == (2, 1)
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(RuntimeError, match="out of memory in this pack"):  # and the worker stops
@@ -378,9 +383,9 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    assert trained == [[0, 2], [1]][:failing]
+    assert trained == [pack, alone][:failing]
     states = {trial.number: (trial.state, trial.value) for trial in study.trials}
-    failed, other = ([0, 2], [1]) if failing == 1 else ([1], [0, 2])
+    failed, other = (pack, alone) if failing == 1 else (alone, pack)
     for number in failed:
         assert states[number] == (TrialState.FAIL, None)
         assert study.trials[number].user_attrs["fail_reason"] == "RuntimeError: out of memory in this pack"
@@ -392,3 +397,47 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
             assert study.trials[number].user_attrs["fail_reason"].startswith("claimed, but its worker stopped")
     retries = study.get_trials(states=(TrialState.WAITING,))
     assert sorted(retry.user_attrs["retry_of"] for retry in retries) == sorted(failed + other * (failing == 1))
+
+
+def test_a_worker_holds_claimed_trials_until_a_pack_of_one_structure_is_full(tmp_path, monkeypatch):
+    """Packs of 2 on the paper's network (two structures): a pack trains as soon as two trials of one structure are
+    held, never a half pack while more can be claimed; what is left when nothing more can, trains last."""
+    events: list[tuple[str, list[int]]] = []
+
+    def train_one_pack(group, settings, protocol):
+        events.append(("train", [trial.number for trial in group]))
+        return [0.5] * len(group)
+
+    monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
+    monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
+    journal = str(tmp_path / "optuna.journal")
+    settings = SweepSettings(loss=LOSS, dataset="fashion_mnist", seed=SEED, trials=7, pack=2, storage=journal)
+    protocol = trial_protocol(settings)
+    storage = open_storage(settings.storage)
+    study = open_study(settings, protocol, storage)
+    asked = iter([study.ask() for _ in range(7)])
+
+    def claim():
+        trial = next(asked, None)
+        if trial is not None:
+            events.append(("claim", [trial.number]))
+        return trial
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        told = worker.train_claimable(study, storage, settings, protocol, 2, worker.StopSignals(), claim)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    expected: list[tuple[str, list[int]]] = []
+    held: dict[tuple, list[int]] = {}
+    for trial in study.trials:  # the rule, step by step: claim one, train a structure's pair once it is complete
+        expected.append(("claim", [trial.number]))
+        group = held.setdefault(structure_key(trial, settings), [])
+        group.append(trial.number)
+        if len(group) == 2:
+            expected.append(("train", held.pop(structure_key(trial, settings))))
+    expected += [("train", group) for group in held.values()]
+    assert events == expected and told == 7
+    assert any(kind == "train" and len(group) == 2 and group[1] - group[0] > 1 for kind, group in events)  # one held
+    assert [trial.state for trial in study.trials] == [TrialState.COMPLETE] * 7

@@ -34,7 +34,17 @@ VARIANTS = [
         "began_gamma": 0.5,
         "began_lambda_k": 0.01,
     },
-    {"lr": 2e-3, "beta1": 0.0, "n_disc": 3, "clip": 0.1, "gp_lambda": 0.1, "began_gamma": 0.3, "began_clip_k": True},
+    # Only the 2-D runs have a member 2: the MLP pair has no batch norm, so its d_batch_norm may differ in a pack.
+    {
+        "lr": 2e-3,
+        "beta1": 0.0,
+        "n_disc": 3,
+        "clip": 0.1,
+        "gp_lambda": 0.1,
+        "began_gamma": 0.3,
+        "began_clip_k": True,
+        "d_batch_norm": False,
+    },
 ]
 K = len(SEEDS)
 STEPS = 9
@@ -277,18 +287,18 @@ def test_a_pack_stops_when_every_member_diverged():
 
 
 @pytest.mark.parametrize(
-    ("field", "loss", "changes"),
+    ("field", "loss", "changes", "dataset"),
     [
-        ("loss", "wgan", {}),
-        ("backbone", "ns_gan", {"backbone": "dcgan", "sample_shape": (3, 32, 32)}),
-        ("d_batch_norm", "ns_gan", {"d_batch_norm": False}),
-        ("steps", "ns_gan", {"steps": STEPS + 1}),
-        ("z_dim", "ns_gan", {"z_dim": 4}),
+        ("loss", "wgan", {}, "ring8"),
+        ("backbone", "ns_gan", {"backbone": "dcgan", "sample_shape": (3, 32, 32)}, "ring8"),
+        ("d_batch_norm", "ns_gan", {"d_batch_norm": False}, "fashion_mnist"),  # the paper's pair has batch norm
+        ("steps", "ns_gan", {"steps": STEPS + 1}, "ring8"),
+        ("z_dim", "ns_gan", {"z_dim": 4}, "ring8"),
     ],
 )
-def test_members_of_different_structure_are_refused(field, loss, changes):
-    members = [build("ns_gan", index) for index in range(K)]
-    members[2] = build(loss, 2, **changes)
+def test_members_of_different_structure_are_refused(field, loss, changes, dataset):
+    members = [build("ns_gan", index, dataset) for index in range(2)]
+    members.append(build(loss, 0, dataset, **changes))
     with pytest.raises(ValueError, match=f"member 2 of the pack has {field}="):
         PackedGAN(members)
 

@@ -40,6 +40,7 @@ from ..data.labels import LABELLED_DATASETS, NUM_CLASSES
 from ..data.mixtures import MIXTURES
 from ..search.spaces import SPACES, parameter_names, search_space
 from ..training.losses import LOSSES
+from ..training.nets import uses_d_batch_norm
 from . import style
 from .budget import bootstrap_best
 from .frames import diverged, unscored
@@ -528,13 +529,24 @@ def _sensitivity_trials(
 
 
 def _sensitivity_panels(done: pd.DataFrame) -> list[tuple[str, str]]:
-    """(objective, parameter) for each parameter with two or more values among completed trials of one objective."""
+    """(objective, parameter) for each parameter with two or more values among completed trials of one objective.
+
+    Discriminator batch norm is left out where no trial's backbone has any (the mixtures' MLP pair): drawn by the
+    search but applied nowhere, its panel would show noise as if it were a finding.
+    """
     return [
         (objective, parameter)
         for objective in sorted(done["objective"].unique())
         for parameter in parameter_names()
-        if parameter in done and _select(done, objective=objective)[parameter].nunique() >= 2
+        if parameter in done
+        and _select(done, objective=objective)[parameter].nunique() >= 2
+        and (parameter != "d_batch_norm" or _apply_batch_norm(_select(done, objective=objective)))
     ]
+
+
+def _apply_batch_norm(trials: pd.DataFrame) -> bool:
+    """Whether some trial's backbone has batch norm for d_batch_norm to switch (unknown backbones are assumed to)."""
+    return any(not isinstance(backbone, str) or uses_d_batch_norm(backbone) for backbone in trials["backbone"])
 
 
 def _parameter_rows(done: pd.DataFrame, objective: str, parameter: str) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from ..data.packs import PackedDataModule
 from ..evaluation.packs import PackMember, PackRuns
 from ..runs import GANCLI
 from ..training.module import DivergedError
-from ..training.packed_module import STRUCTURE, PackedGAN
+from ..training.packed_module import PackedGAN, structure_of
 from .projection import MeasureStepRate
 from .spaces import trial_arguments
 from .sweep import ReportEvaluations, SweepSettings, TrialOutcome, TrialProtocol, finish_wandb, trial_cli, trial_result
@@ -29,9 +29,10 @@ Outcome = float | BaseException
 
 
 def structure_key(trial: optuna.Trial, settings: SweepSettings) -> tuple[Any, ...]:
-    """What of the trial's drawn values shapes its networks (its discriminator batch norm, say): one pack, one key."""
+    """What of the trial's drawn values shapes its networks (its discriminator batch norm, where the backbone has
+    any): one pack, one key."""
     arguments = trial_arguments(trial, settings.loss, settings.space)
-    return tuple((name, arguments[name]) for name in STRUCTURE if name in arguments)
+    return tuple((name, arguments[name]) for name in structure_of(settings.network) if name in arguments)
 
 
 def save_trial_config(cli: GANCLI) -> None:

@@ -310,6 +310,13 @@ PAPER_BACKBONE = "infogan"
 BACKBONES.register("infogan", build_infogan)
 BACKBONES.register("dcgan", build_dcgan)
 BACKBONES.register("mlp", build_mlp)
+WITHOUT_BATCH_NORM = ("mlp",)
+"""Backbones whose networks have no batch norm, so that `d_batch_norm`, drawn by every search, changes nothing."""
+
+
+def uses_d_batch_norm(backbone: str) -> bool:
+    """Whether `d_batch_norm` changes the backbone's discriminator: packs and figures ignore it where it does not."""
+    return backbone not in WITHOUT_BATCH_NORM
 
 
 def build_networks(

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .losses import LossOutput
 from .members import MEMBER_DIM, MemberGenerators
 from .module import GAN, DivergedError, check_precision, is_generator_step, is_logging_step, loss_logs, prior_noise
+from .nets import uses_d_batch_norm
 from .packed_adam import PackedAdam
 from .packing import member_state, over_members, pack_networks
 
@@ -40,6 +41,12 @@ UNPACKABLE = ("channels_last", "compile")
 """GAN options a pack does not take: its layers are grouped, and it runs eagerly."""
 
 
+def structure_of(backbone: str) -> list[str]:
+    """STRUCTURE without what the backbone ignores: a pack of the MLP pair mixes d_batch_norm, which it has no
+    batch norm to apply."""
+    return [name for name in STRUCTURE if name != "d_batch_norm" or uses_d_batch_norm(backbone)]
+
+
 def check_packable(members: Sequence[GAN]) -> None:
     """Members must agree on what shapes the networks and the step; the first disagreement is named."""
     if not members:
@@ -48,12 +55,13 @@ def check_packable(members: Sequence[GAN]) -> None:
     for name in UNPACKABLE:
         if any(member.hparams[name] for member in members):
             raise ValueError(f"{name}=True is not supported in a pack; train such runs unpacked")
+    shared = structure_of(first["backbone"])
     for index, member in enumerate(members[1:], start=1):
-        for name in STRUCTURE:
+        for name in shared:
             if member.hparams[name] != first[name]:
                 raise ValueError(
                     f"member {index} of the pack has {name}={member.hparams[name]!r} but member 0 has "
-                    f"{first[name]!r}: a pack's members share {', '.join(STRUCTURE)}"
+                    f"{first[name]!r}: a pack's members share {', '.join(shared)}"
                 )
 
 
