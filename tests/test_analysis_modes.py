@@ -81,7 +81,7 @@ def test_budget_curves_say_higher_is_better_and_run_the_worse_end_down(trials):
     figure = figures.budget_curves(trials, draws=500, objective="modes")
     (ax,) = figure.axes
     assert "Expected best modes covered" in figure.get_suptitle() and "higher is better" in figure.get_suptitle()
-    assert ax.get_ylabel().startswith("expected maximum modes covered")
+    assert ax.get_ylabel().startswith("expected maximum\nmodes covered\n(2-D points")  # three short lines
     curves = figures.budget_frame(trials, draws=500, objective="modes")
     finite = curves[["lower", "upper", "mean"]].to_numpy()
     assert ax.get_ylim()[0] < finite[np.isfinite(finite)].min()  # the unscored band's end, below every score

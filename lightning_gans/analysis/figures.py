@@ -261,7 +261,7 @@ def budget_curves(trials: pd.DataFrame, draws: int = 2000, seed: int = 0, object
         ax.set(
             title=f"{style.dataset_label(dataset)}, {style.space_label(space)}",
             xlabel="number of trials (budget)",
-            ylabel=_wrap(f"expected {'maximum' if kind.higher_is_better else 'minimum'} {_in_sentence(key)}"),
+            ylabel=f"expected {'maximum' if kind.higher_is_better else 'minimum'}\n{_wrap(_in_sentence(key))}",
         )
     handles, labels = _loss_handles(style.losses_in(curves), palette, linestyle="-")
     if len(paper):
