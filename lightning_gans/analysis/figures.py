@@ -43,7 +43,7 @@ from ..training.losses import LOSSES
 from ..training.nets import uses_d_batch_norm
 from . import style
 from .budget import bootstrap_best
-from .frames import diverged, unscored
+from .frames import attempts, diverged, unscored
 from .tables import mode_collapse_keys, paper_numbers
 
 __all__ = [
@@ -471,7 +471,7 @@ def _judged_by(trials: pd.DataFrame, reruns: bool, objective: str) -> pd.DataFra
     """
     keys = trials["objective"].fillna(trials.groupby("study")["objective"].transform("first"))
     judged = keys.map(OBJECTIVES[objective].judges).astype(bool)
-    chosen = judged & trials["state"].isin(FINISHED) & (trials["rerun_of"].notna() == reruns)
+    chosen = judged & trials["state"].isin(FINISHED) & ~attempts(trials) & (trials["rerun_of"].notna() == reruns)
     return trials.assign(objective=keys)[chosen]
 
 
@@ -488,7 +488,7 @@ def _finished(trials: pd.DataFrame, reruns: bool, objective: str) -> pd.DataFram
 
 def _finished_searches(trials: pd.DataFrame) -> pd.DataFrame:
     """Finished trials of searches, whatever their objective: the scores beside FD are measured in every study."""
-    return trials[trials["rerun_of"].isna() & trials["state"].isin(FINISHED)]
+    return trials[trials["rerun_of"].isna() & trials["state"].isin(FINISHED) & ~attempts(trials)]
 
 
 def _completed_searches(trials: pd.DataFrame, objective: str = "fd") -> pd.DataFrame:

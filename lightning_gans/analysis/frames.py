@@ -41,6 +41,7 @@ TRIAL_COLUMNS = (
     "diverged_at",
     "divergence",
     "fail_reason",
+    "retried",
     SAMPLE_POINTS_ATTR,
 )
 TEXT_COLUMNS = ("rerun_of", "divergence", "fail_reason", "objective", SAMPLE_POINTS_ATTR)
@@ -111,9 +112,13 @@ def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
     context = {column: attrs.get(column) for column in STUDY_COLUMNS}
     context["study"] = study.study_name
     direction = study.direction.name.lower()
+    trials = study.get_trials(deepcopy=False)
+    retried = {trial.user_attrs["retry_of"] for trial in trials if "retry_of" in trial.user_attrs}
     rows = []
-    for trial in study.get_trials(deepcopy=False):
-        identity = {**context, **trial_identity(trial, direction)}
+    for trial in trials:
+        # An attempt that failed and was enqueued again (an interruption, a dead worker) is not a result of the
+        # study: its retry, with the same parameters, is. Figures and tables leave it out (`attempts`).
+        identity = {**context, **trial_identity(trial, direction), "retried": trial.number in retried}
         evaluations = trial_evaluations(trial)
         objective = objective_key(evaluations, trial)
         identity["objective"] = objective
@@ -204,6 +209,11 @@ def objective_scores(frame: pd.DataFrame) -> pd.Series:
         rows = frame["objective"] == key
         scores[rows] = frame.loc[rows, key]
     return scores
+
+
+def attempts(trials: pd.DataFrame) -> pd.Series:
+    """Trials that failed and were retried with the same parameters: attempts, not outcomes of the search."""
+    return (trials["state"] == "FAIL") & trials["retried"].fillna(False).astype(bool)
 
 
 def unscored(trials: pd.DataFrame) -> pd.Series:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..search.spaces import parameter_names
 from .budget import quantiles
-from .frames import diverged, unscored
+from .frames import attempts, diverged, unscored
 from .literature import RERUNS, paper_score
 from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key
 
@@ -36,6 +36,7 @@ SUMMARY_COLUMNS = (
     "best_trial",
     "running",
     "pruned",
+    "retried",
     "objective",
     "best_parameters",
 )
@@ -99,7 +100,7 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
         "complete": len(complete),
         "diverged": int(diverged(study).sum()),
         "unscored": int(unscored(study).sum()),
-        "failed": int((study["state"] == "FAIL").sum()),
+        "failed": int(((study["state"] == "FAIL") & ~attempts(study)).sum()),
         "best": best["value"] if best is not None else math.nan,
         "median": median,
         "q25": q25,
@@ -109,6 +110,7 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
         "best_trial": int(best["trial"]) if best is not None else None,
         "running": int((study["state"] == "RUNNING").sum()),
         "pruned": int((study["state"] == "PRUNED").sum()),
+        "retried": int(attempts(study).sum()),
         "objective": study["objective"].dropna().iloc[0] if study["objective"].notna().any() else None,
         "best_parameters": describe_parameters(best) if best is not None else "",
     }
