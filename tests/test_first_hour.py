@@ -47,6 +47,7 @@ def test_the_projection_is_the_measured_rate_or_the_finished_trials_duration():
     assert measured.seconds_per_trial == 60.0 and measured.seconds == 300.0  # finished trials win over the rate
     assert measured.from_finished
     assert "5 min (60 s per trial, from 2 finished trials, evaluations included)" in measured.describe()
+    assert "short sweep" not in measured.describe()  # a sweep of minutes needs no shorter one suggested
 
 
 def test_the_progress_bar_shows_the_latest_objective_short_named():

@@ -22,6 +22,10 @@ STEP_RATE_ATTR = "d_steps_per_second"
 WARMUP_STEPS = 5
 TIMED_STEPS = 20
 SHORT_SWEEP = "make sweep TRIALS=5 STEPS=500 (lightning-gans sweep ... --trials 5 --model.steps=500), or make demo"
+SHORT_SWEEP_AFTER = 2 * 3600
+"""Seconds of projected sweep beyond which the projection suggests a short sweep: a first-time user who started the
+paper's study on a CPU learns that minutes of work are an option; someone who chose a sweep of an hour does not need
+telling."""
 
 
 class MeasureStepRate(pl.Callback):
@@ -69,12 +73,12 @@ class Projection:
         return rounds * self.seconds_per_trial
 
     def describe(self) -> str:
-        return (
+        said = (
             f"projected: {plural(self.trials, 'trial')} on {plural(self.workers, 'worker')}"
             f"{f' in packs of {self.pack}' if self.pack > 1 else ''} take about "
-            f"{duration(self.seconds)} ({duration(self.seconds_per_trial)} per trial, from {self.basis}).\n"
-            f"a short sweep instead: {SHORT_SWEEP}"
+            f"{duration(self.seconds)} ({duration(self.seconds_per_trial)} per trial, from {self.basis})."
         )
+        return said + (f"\na short sweep instead: {SHORT_SWEEP}" if self.seconds > SHORT_SWEEP_AFTER else "")
 
 
 def project(
