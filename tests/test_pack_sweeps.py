@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,6 +347,32 @@ def test_reruns_of_a_packed_study_run_in_packs_and_complete_their_seeds(studies)
     assert len(set(losses)) == 3  # different seeds, different runs
 
 
+def fake_training(monkeypatch: pytest.MonkeyPatch, train_one_pack: Callable) -> None:
+    """Packs and lone trials "train" through `train_one_pack`: the worker's bookkeeping without a GAN."""
+    monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
+    monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
+
+
+def paper_network_study(tmp_path: Path, trials: int, pack: int) -> tuple:
+    """A study of the paper's network, whose discriminator batch norm makes two structures of its trials."""
+    journal = str(tmp_path / "optuna.journal")
+    settings = SweepSettings(loss=LOSS, dataset="fashion_mnist", seed=SEED, trials=trials, pack=pack, storage=journal)
+    protocol = trial_protocol(settings)
+    storage = open_storage(journal)
+    return settings, protocol, storage, open_study(settings, protocol, storage)
+
+
+def train_claimable(study, storage, settings, protocol, claim) -> int:
+    """worker.train_claimable at the settings' pack size, with this process's signal handlers put back after it
+    (StopSignals installs its own)."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return worker.train_claimable(study, storage, settings, protocol, settings.pack, worker.StopSignals(), claim)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize("failing", [1, 2])
 def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_the_finished(
     tmp_path, monkeypatch, failing
@@ -361,13 +388,8 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
             raise RuntimeError("out of memory in this pack")
         return [0.5] * len(group)
 
-    monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
-    monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
-    storage_url = str(tmp_path / "optuna.journal")
-    settings = SweepSettings(loss=LOSS, dataset="fashion_mnist", seed=SEED, trials=4, pack=3, storage=storage_url)
-    protocol = trial_protocol(settings)
-    storage = open_storage(storage_url)
-    study = open_study(settings, protocol, storage)
+    fake_training(monkeypatch, train_one_pack)
+    settings, protocol, storage, study = paper_network_study(tmp_path, trials=4, pack=3)
     asked = [study.ask() for _ in range(3)]
     claimable = iter(asked)
     structures: dict[tuple, list[int]] = {}
@@ -375,14 +397,8 @@ def test_an_error_in_one_pack_fails_its_trials_and_releases_the_unstarted_not_th
         structures.setdefault(structure_key(trial, settings), []).append(trial.number)
     pack, alone = sorted(structures.values(), key=len, reverse=True)  # the larger first, as the worker trains them
     assert (len(pack), len(alone)) == (2, 1)
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with pytest.raises(RuntimeError, match="out of memory in this pack"):  # and the worker stops
-            claim = functools.partial(next, claimable, None)
-            worker.train_claimable(study, storage, settings, protocol, 3, worker.StopSignals(), claim)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    with pytest.raises(RuntimeError, match="out of memory in this pack"):  # and the worker stops
+        train_claimable(study, storage, settings, protocol, functools.partial(next, claimable, None))
     assert trained == [pack, alone][:failing]
     states = {trial.number: (trial.state, trial.value) for trial in study.trials}
     failed, other = (pack, alone) if failing == 1 else (alone, pack)
@@ -408,13 +424,8 @@ def test_a_worker_holds_claimed_trials_until_a_pack_of_one_structure_is_full(tmp
         events.append(("train", [trial.number for trial in group]))
         return [0.5] * len(group)
 
-    monkeypatch.setattr(worker, "train_one_pack", train_one_pack)
-    monkeypatch.setattr(worker, "run_trial", lambda trial, settings, protocol: train_one_pack([trial], None, None)[0])
-    journal = str(tmp_path / "optuna.journal")
-    settings = SweepSettings(loss=LOSS, dataset="fashion_mnist", seed=SEED, trials=7, pack=2, storage=journal)
-    protocol = trial_protocol(settings)
-    storage = open_storage(settings.storage)
-    study = open_study(settings, protocol, storage)
+    fake_training(monkeypatch, train_one_pack)
+    settings, protocol, storage, study = paper_network_study(tmp_path, trials=7, pack=2)
     asked = iter([study.ask() for _ in range(7)])
 
     def claim():
@@ -423,12 +434,7 @@ def test_a_worker_holds_claimed_trials_until_a_pack_of_one_structure_is_full(tmp
             events.append(("claim", [trial.number]))
         return trial
 
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        told = worker.train_claimable(study, storage, settings, protocol, 2, worker.StopSignals(), claim)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    told = train_claimable(study, storage, settings, protocol, claim)
     expected: list[tuple[str, list[int]]] = []
     held: dict[tuple, list[int]] = {}
     for trial in study.trials:  # the rule, step by step: claim one, train a structure's pair once it is complete
