@@ -111,3 +111,27 @@ def test_a_study_records_paths_that_survive_moving_it_with_its_trials(tmp_path):
     assert stored_path(str(journal), outside) == str(outside) and resolved_path(str(moved), str(outside)) == outside
     database = "postgresql://user@host/gans"
     assert stored_path(database, inside) == str(inside) and resolved_path(database, str(inside)) == inside
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_storage_opened_by_a_relative_path_survives_a_change_of_working_directory(tmp_path, monkeypatch, kind):
+    """jsonargparse changes the working directory while it parses a trial's config, while the worker's heartbeat
+    threads write: a storage (and its claim lock) named by a relative path must still be the same file then."""
+    monkeypatch.chdir(tmp_path)
+    relative = "studies/optuna.journal" if kind == "journal" else "sqlite:///studies/optuna.db"
+    (tmp_path / "studies").mkdir()
+    storage = open_storage(relative)
+    study = optuna.create_study(study_name="before", storage=storage.storage)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as jsonargparse does, for the length of a parse
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with storage.claim_lock("before"):
+        optuna.create_study(study_name="after", storage=storage.storage)
+    assert list(elsewhere.iterdir()) == []  # nothing written where the working directory happened to be
+    monkeypatch.chdir(tmp_path)
+    again = open_storage(relative).storage
+    names = sorted(summary.study_name for summary in optuna.get_all_study_summaries(again))
+    assert names == ["after", "before"]
+    assert [t.value for t in optuna.load_study(study_name="before", storage=again).trials] == [1.0]

@@ -56,6 +56,8 @@ class StudyStorage:
 
     url: str
     storage: BaseStorage
+    local_path: str
+    """The storage's file, absolute as it was when opened (see open_storage), or the URL of a server's database."""
 
     @property
     def is_journal(self) -> bool:
@@ -74,7 +76,7 @@ class StudyStorage:
                 finally:
                     connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
             return
-        lock_path = Path(self.local_path() + f".{hashlib.sha256(study_name.encode()).hexdigest()[:12]}.lock")
+        lock_path = Path(self.local_path + f".{hashlib.sha256(study_name.encode()).hexdigest()[:12]}.lock")
         with open(lock_path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -82,12 +84,15 @@ class StudyStorage:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def local_path(self) -> str:
-        return self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else self.url
-
 
 def open_storage(url: str | None = None) -> StudyStorage:
-    """A journal file (a path, the default) or an RDB URL; fails clearly if the URL is malformed or unreachable."""
+    """A journal file (a path, the default) or an RDB URL; fails clearly if the URL is malformed or unreachable.
+
+    A file (a journal, an SQLite database) is opened by its absolute path. jsonargparse changes the process's
+    working directory while it parses a config file, and a worker parses trial configs while its heartbeat threads
+    write to the storage: a relative path then names a file that does not exist, and Optuna's journal lock, created
+    under it, is never released (every writer of the study then waits for ever).
+    """
     url = url or DEFAULT_STORAGE
     scheme = urlparse(url).scheme
     if "://" not in url:
@@ -96,17 +101,27 @@ def open_storage(url: str | None = None) -> StudyStorage:
             raise StorageError(f"storage {url!r} is a directory; give a journal file path such as {DEFAULT_STORAGE}")
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_torn_tail(path)
-        return StudyStorage(str(path), JournalStorage(JournalFileBackend(str(path))))
+        absolute = str(path.resolve())
+        return StudyStorage(str(path), JournalStorage(JournalFileBackend(absolute)), absolute)
     if scheme not in RDB_SCHEMES:
         raise StorageError(
             f"storage {url!r} has an unsupported scheme {scheme!r}; use a journal file path (default "
             f"{DEFAULT_STORAGE}) or a URL starting with {', '.join(s + '://' for s in RDB_SCHEMES)}"
         )
+    opened = absolute_sqlite(url)
     try:
-        storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        storage = RDBStorage(opened, engine_kwargs={"pool_pre_ping": True})
     except Exception as error:  # SQLAlchemy and driver errors come in many classes
         raise StorageError(f"cannot open storage {redact(url)}: {first_line(error)}") from error
-    return StudyStorage(url, storage)
+    return StudyStorage(url, storage, opened.removeprefix("sqlite:///"))
+
+
+def absolute_sqlite(url: str) -> str:
+    """An SQLite URL with a relative file path made absolute (see open_storage); other URLs as they are."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == prefix + ":memory:":
+        return url
+    return prefix + str(Path(url.removeprefix(prefix)).resolve())
 
 
 def stored_path(url: str | None, path: Path) -> str:
