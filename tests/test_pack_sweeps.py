@@ -447,3 +447,26 @@ def test_a_worker_holds_claimed_trials_until_a_pack_of_one_structure_is_full(tmp
     assert events == expected and told == 7
     assert any(kind == "train" and len(group) == 2 and group[1] - group[0] > 1 for kind, group in events)  # one held
     assert [trial.state for trial in study.trials] == [TrialState.COMPLETE] * 7
+
+
+def test_each_member_of_a_pack_logs_to_its_own_wandb_run(tmp_path):
+    """Two trials trained as one pack, W&B on (offline, the default): two runs, each named after its trial, each with
+    its own evaluations' sample grids; not one run that every member logs into."""
+    trial = ("--model.steps=4", "--evaluation.every_n_steps=2", "--evaluation.samples=200")
+    result = subprocess.run(
+        sweep_command(tmp_path, "--trials", "2", "--pack", "2", trial=trial, seed=KILLED_SEED),
+        capture_output=True, text=True, timeout=600, env=environment(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert complete_by_number(tmp_path, 2)[0].user_attrs[worker.PACK_ATTR] == [0, 1]  # they trained as one pack
+    folder = tmp_path / "sweeps" / STUDY
+    runs = sorted((folder / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    named = []
+    for run in runs:
+        (record,) = run.glob("run-*.wandb")
+        named.append([number for number in (0, 1) if f"{STUDY}/trial-{number:04d}".encode() in record.read_bytes()])
+        assert len(list(run.rglob("samples_*.png"))) == 2  # its own evaluations at steps 2 and 4, not its packmate's
+    assert sorted(named) == [[0], [1]]
+    (log,) = folder.glob("worker-cpu-*.log")
+    assert "wandb run already in progress" not in log.read_text()

@@ -14,6 +14,7 @@ from typing import Any
 import lightning.pytorch as pl
 import optuna
 from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import Logger, WandbLogger
 
 from ..data.packs import PackedDataModule
 from ..evaluation.packs import PackMember, PackRuns
@@ -42,10 +43,23 @@ def save_trial_config(cli: GANCLI) -> None:
     folder already holding the config warns that it may overwrite earlier logs, once per member.
     """
     for logger in cli.trainer.loggers:
-        _ = logger.experiment
+        start_log(logger)
     for callback in cli.trainer.callbacks:
         if isinstance(callback, SaveConfigCallback):
             callback.setup(cli.trainer, cli.model, "fit")
+
+
+def start_log(logger: Logger) -> None:
+    """Starts a member's log. A W&B run is always a new one: the members' runs are open side by side in one process,
+    and Lightning's WandbLogger, finding a run in progress, would log every member into the first member's run."""
+    if isinstance(logger, WandbLogger) and logger._experiment is None:
+        import wandb  # as Lightning's logger does: only a run that logs to W&B pays for importing it
+
+        run = wandb.init(**logger._wandb_init, reinit="create_new")
+        run.define_metric("trainer/global_step")  # the x axis Lightning sets up for the runs it starts itself
+        run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+        logger._experiment = run
+    _ = logger.experiment
 
 
 def pack_trainer(cli: GANCLI, callbacks: list[pl.Callback], root: Path) -> pl.Trainer:
