@@ -89,8 +89,8 @@ def summarize_study(name: str, study: pd.DataFrame) -> dict[str, object]:
     authors = complete[complete["authors_setting"].astype(bool)] if is_sweep else complete.iloc[:0]
     # Maximised objectives mark unscored trials -inf: negate so that "worst" is +inf for the quantiles either way.
     sign = -1.0 if maximize else 1.0
-    q25, median, q75 = (
-        (sign * quantiles(sign * values.to_numpy(float), [0.25, 0.5, 0.75])) if len(values) else [math.nan] * 3
+    q25, median, q75 = (  # + 0.0: a negated zero prints as -0.0
+        (sign * quantiles(sign * values.to_numpy(float), [0.25, 0.5, 0.75]) + 0.0) if len(values) else [math.nan] * 3
     )
     if maximize:
         q25, q75 = q75, q25

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import style
 from .frames import objective_scores
@@ -95,6 +96,8 @@ def training_curves(frame: pd.DataFrame) -> Figure:
                 ax.plot(curve["step"], curve["median"], color=colour, marker="o", markersize=3)
                 ax.fill_between(curve["step"], curve["lower"], curve["upper"], color=colour, alpha=0.12, linewidth=0)
         ax.set(title=style.dataset_label(dataset), xlabel="training step", ylabel=style.metric_label(key))
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))  # "25,000" five times fits a panel's width
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda step, _: f"{step:,.0f}"))
     handles = [plt.Line2D([], [], color=palette[loss], marker="o") for loss in style.losses_in(curves)]
     figure.legend(
         handles,
