@@ -69,7 +69,9 @@ def test_a_wheel_installed_elsewhere_runs_a_sweep_the_report_and_the_analysis(tm
     (wheel,) = (tmp_path / "dist").glob("lightning_gans-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert all(name in names for name in SHIPPED)
-    assert sum(name.startswith("lightning_gans/notebooks/") and name.endswith(".ipynb") for name in names) == 6
+    source_notebooks = Path(__file__).parents[1] / "lightning_gans" / "notebooks"
+    shipped = sorted(name.removeprefix("lightning_gans/notebooks/") for name in names if name.endswith(".ipynb"))
+    assert shipped == sorted(path.name for path in source_notebooks.glob("*.ipynb"))  # every notebook, none else
 
     python = fresh_environment(tmp_path / "venv")
     # --ignore-installed: the checkout's editable install is visible through the .pth line and must not count.
@@ -91,3 +93,4 @@ def test_a_wheel_installed_elsewhere_runs_a_sweep_the_report_and_the_analysis(tm
     analysis = run([command, "analysis", "--storage", "optuna.journal", "--output", "reports", *notebook], cwd=work)
     assert "06_mode_collapse" in analysis.stdout
     assert (work / "reports" / "figures" / "mode_collapse_ring8.png").is_file()
+    assert (work / "reports" / "figures" / "mixture_samples_ring8.png").is_file()  # the trials' previews, no checkpoint
