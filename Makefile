@@ -31,7 +31,8 @@ check_name = $(if $(wildcard lightning_gans/configs/$(1)/$(2).yaml),,$(error unk
 # Recipes that take STORAGE are not echoed: a database URL may hold a password (the commands print it redacted;
 # better, keep it out of the URL with PGPASSWORD or ~/.pgpass: docs/sweeps.md).
 # A sweep's optional study flags, and the `fit` arguments it passes to every trial.
-study_flags = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(STUDY),--study $(STUDY)) $(if $(GPUS),--gpus $(GPUS))
+study_flags = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(STUDY),--study $(STUDY)) $(if $(GPUS),--gpus $(GPUS)) \
+	$(if $(filter true,$(CONDITIONAL)),--conditional true)
 trial_flags = --evaluation.extractor=$(EXTRACTOR) --evaluation.objective=$(OBJECTIVE) \
 	$(if $(STEPS),--model.steps=$(STEPS)) $(if $(EVAL_SAMPLES),--evaluation.samples=$(EVAL_SAMPLES))
 
@@ -67,9 +68,10 @@ train: $(STAMP)
 		--config lightning_gans/configs/losses/$(LOSS).yaml \
 		$(if $(STEPS),--model.steps $(STEPS)) \
 		$(if $(EVAL_SAMPLES),--evaluation.samples $(EVAL_SAMPLES)) \
+		$(if $(filter true,$(CONDITIONAL)),--data.conditional true) \
 		--evaluation.extractor $(EXTRACTOR) \
 		--seed_everything $(SEED) \
-		--run.name $(LOSS)-$(DATASET)
+		--run.name $(LOSS)-$(DATASET)$(if $(filter true,$(CONDITIONAL)),-conditional)
 
 # The paper's search for one loss; running it again continues the study until TRIALS trials are complete.
 sweep: $(STAMP)

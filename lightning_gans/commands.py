@@ -16,10 +16,10 @@ from jsonargparse.typing import PositiveInt
 from .analysis.literature import BIAS_CHECK, paper_score
 from .data import DATASETS, GANDataModule
 from .defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
-from .evaluation.features import SCORE_NOISE_SEED, score_key
+from .evaluation.features import SCORE_NOISE_SEED, evaluation_labels, score_key
 from .evaluation.standalone import checked_device
 from .evaluation.synthetic import generated_batches
-from .export import NPZ_KEY, check_output, write_samples
+from .export import LABELS_KEY, NPZ_KEY, NPZ_SUFFIX, check_output, write_samples
 from .metrics.classifier import DOMAIN_DATASETS, train_domain_classifier
 from .metrics.extractors import build_extractor, default_extractor_name
 from .metrics.inception_weights import inception_weights_command
@@ -172,12 +172,17 @@ def sample_command(arguments: list[str]) -> int:
         check_output(out, options.overwrite, points)
     except ValueError as error:
         parser.error(str(error))
+    labels = evaluation_labels(options.n, module.hparams.num_classes)
+    batches = generated_batches(module, options.n, options.batch_size, options.seed)
     try:
-        write_samples(generated_batches(module, options.n, options.batch_size, options.seed), out, options.n, points)
+        write_samples(batches, out, options.n, points, labels)
     except DivergedError as divergence:
         print(f"nothing written to {out}: {divergence}", file=sys.stderr)
         return 1
     print(f"{options.n} samples of {options.ckpt_path} (step {module.d_step}, noise seed {options.seed}) in {out}")
+    if labels is not None:
+        where = f"under '{LABELS_KEY}' in the .npz" if out.suffix == NPZ_SUFFIX else "in file order"
+        print(f"conditional: sample i has class i mod {module.hparams.num_classes} ({where})")
     return 0
 
 

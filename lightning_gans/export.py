@@ -27,6 +27,8 @@ from .metrics.features import to_pixels
 
 NPZ_SUFFIX = ".npz"
 NPZ_KEY = "arr_0"
+LABELS_KEY = "labels"
+"""A conditional model's .npz export holds each sample's class here (int64 (N,))."""
 MIN_NAME_DIGITS = 6  # 000000.png ...: file names sort in sample order, as torch-fidelity and clean-fid sort them
 
 
@@ -60,14 +62,18 @@ def stored(batch: Tensor, points: bool) -> np.ndarray:
     return to_pixels(batch).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def write_samples(batches: Iterable[Tensor], out: Path, count: int, points: bool = False) -> None:
+def write_samples(
+    batches: Iterable[Tensor], out: Path, count: int, points: bool = False, labels: Tensor | None = None
+) -> None:
     """`count` samples, in order, as PNG files in the directory `out` or one array in the file `out.npz`.
 
+    A conditional model's `labels` (the class of each sample) go into the .npz beside the samples, under LABELS_KEY.
     Either appears whole or not at all: a generator that diverges half-way leaves no output behind.
     """
     arrays = (stored(batch, points) for batch in batches)
     if out.suffix == NPZ_SUFFIX:
-        write_npz_atomically(out, {NPZ_KEY: np.concatenate(list(arrays))})
+        classes = {} if labels is None else {LABELS_KEY: labels.numpy().astype(np.int64)}
+        write_npz_atomically(out, {NPZ_KEY: np.concatenate(list(arrays)), **classes})
         return
     width = max(MIN_NAME_DIGITS, len(str(count - 1)))
     with atomic_directory(out) as folder:

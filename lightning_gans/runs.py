@@ -24,8 +24,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from .data import DATASETS, GANDataModule
 from .data.errors import DatasetFileError, DatasetNotFoundError
+from .data.labels import NUM_CLASSES
 from .defaults import TRAINER_DEFAULTS
-from .evaluation.schedule import EvaluationSchedule, run_directory
+from .evaluation.classes import check_conditional_samples
+from .evaluation.schedule import NO_SCORES, EvaluationSchedule, run_directory
 from .inputs import check_config_file, check_resumable, config_files
 from .metrics.features import ExtractorUnavailableError
 from .summary import fit_summary
@@ -99,6 +101,7 @@ class GANCLI(LightningCLI):
         parser.add_lightning_class_args(EvaluationSchedule, "evaluation")
         parser.add_class_arguments(RunOptions, "run")
         parser.link_arguments("data.sample_shape", "model.sample_shape", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("seed_everything", "data.seed")
 
     def _parse_ckpt_path(self) -> None:
@@ -164,6 +167,8 @@ class GANCLI(LightningCLI):
             config.model.backbone = config.model.backbone or spec.backbone
             try:
                 spec.check_evaluation_samples(config.evaluation.samples)
+                if config.data.conditional and config.evaluation.extractor != NO_SCORES:
+                    check_conditional_samples(config.evaluation.samples, NUM_CLASSES)
             except ValueError as error:
                 self.parser.error(str(error))
 

@@ -49,11 +49,18 @@ def load_gan(checkpoint: Path, device: torch.device) -> GAN:
     return GAN.load_from_checkpoint(checkpoint, map_location=device).to(device)
 
 
-def run_data(config: dict[str, Any], checkpoint: Path, dataset: str | None, data_dir: str | None) -> GANDataModule:
-    """The run's data settings; a dataset named on the command line instead brings none of the run's others."""
+def run_data(
+    config: dict[str, Any], checkpoint: Path, dataset: str | None, data_dir: str | None, conditional: bool = False
+) -> GANDataModule:
+    """The run's data settings; a dataset named on the command line instead brings none of the run's others.
+
+    A conditional model's data serves labels (its per-class scores compare against the test labels) whatever the
+    config says: the checkpoint knows what it was trained on.
+    """
     settings = dict(config.get("data") or {})
     if dataset is not None and dataset != settings.get("name"):
         settings = {"name": dataset}
+    settings["conditional"] = conditional
     if data_dir is not None:
         settings["data_dir"] = data_dir
     if "name" not in settings:
@@ -121,7 +128,7 @@ def evaluate_checkpoint(
     """
     module = load_gan(checkpoint, device)
     config = run_config(checkpoint)
-    datamodule = run_data(config, checkpoint, dataset, data_dir)
+    datamodule = run_data(config, checkpoint, dataset, data_dir, module.conditional)
     schedule = run_schedule(config, **evaluation)
     if schedule.extractor == NO_SCORES:
         raise ValueError(f"the run was not scored (extractor {NO_SCORES!r}); give --extractor to score it")

@@ -32,6 +32,41 @@ class InMemorySamples(Dataset[torch.Tensor]):
         return as_samples(self.data[torch.as_tensor(indices, dtype=torch.long)])
 
 
+class LabelledSamples(InMemorySamples):
+    """A split held with its class labels (int64, one per sample).
+
+    Indexing it gives samples alone, as any split does, so every scorer of unconditional runs reads it unchanged;
+    the training stream of a conditional GAN reads it through `SamplesWithLabels`, and the per-class scores read
+    `labels` directly.
+    """
+
+    def __init__(self, data: torch.Tensor, labels: torch.Tensor) -> None:
+        super().__init__(data)
+        if labels.shape != (len(data),) or labels.dtype != torch.long:
+            raise ValueError(
+                f"labels must be int64 shaped ({len(data)},) like the samples, got {labels.dtype} {tuple(labels.shape)}"
+            )
+        self.labels = labels
+
+
+class SamplesWithLabels(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """A labelled split's batches as (samples, labels): what a conditional GAN trains on."""
+
+    def __init__(self, split: LabelledSamples) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        samples, labels = self.__getitems__([index])
+        return samples[0], labels[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self.split.__getitems__(indices), self.split.labels[index]
+
+
 def as_samples(stored: torch.Tensor) -> torch.Tensor:
     """What the model sees of stored samples: uint8 images as floats in [0, 1], float points unchanged."""
     return stored.float().div_(255) if stored.dtype == torch.uint8 else stored

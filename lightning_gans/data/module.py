@@ -11,8 +11,9 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_gans.data.containers import InMemorySamples
+from lightning_gans.data.containers import InMemorySamples, LabelledSamples, SamplesWithLabels
 from lightning_gans.data.datasets import DATASETS
+from lightning_gans.data.labels import LABELLED_DATASETS, NUM_CLASSES, labelled_split
 from lightning_gans.data.polygons import DEFAULT_SIDES, checked_sides, sides_tag
 from lightning_gans.data.resident import RESIDENT_MAX_BYTES, ResidentBatches
 from lightning_gans.data.sampling import StepBatchSampler
@@ -41,6 +42,11 @@ class GANDataModule(pl.LightningDataModule):
     the CPU it holds the split in place (no copy), and it is what lets the GAN take a block of steps per Lightning
     batch (training/stepping.py), which on the mixtures' MLP is a third of the step time.
 
+    `conditional` serves each batch with its class labels, (samples, labels), for a class-conditional GAN (the CLI
+    sets the model's `num_classes` from it). Only the labelled datasets (data/labels.py: MNIST, Fashion-MNIST,
+    CIFAR-10) have labels; another is refused. Every split is then read with its labels from one located copy, and
+    the test split's labels are what the per-class scores compare against.
+
     `polygon_sides` is the set of vertex counts a polygon draws from, uniformly (polygons only): the default (3,)
     is the paper's triangles, [3, 4, 5, 6, 7] the mix of earlier versions; each count is an integer from 3 to
     polygons.MAX_SIDES (15). Another dataset refuses a non-default value rather than ignore it.
@@ -56,6 +62,7 @@ class GANDataModule(pl.LightningDataModule):
         download: bool = True,
         on_device: bool | Literal["auto"] = "auto",
         polygon_sides: Sequence[int] = DEFAULT_SIDES,
+        conditional: bool = False,
     ) -> None:
         super().__init__()
         # Validate only; loading waits for setup so that a bad argument fails before any slow work.
@@ -66,6 +73,12 @@ class GANDataModule(pl.LightningDataModule):
             raise ValueError(f"num_workers must be at least 0, got {num_workers}")
         if on_device not in (True, False, "auto"):
             raise ValueError(f"on_device must be true, false or 'auto', got {on_device!r}")
+        if conditional and name not in LABELLED_DATASETS:
+            raise ValueError(
+                f"dataset {name!r} has no class labels, so it cannot train a conditional GAN; the labelled datasets "
+                f"are {', '.join(LABELLED_DATASETS)}"
+            )
+        self.conditional = conditional
         self.polygon_sides = checked_sides(polygon_sides)
         if name != POLYGONS and self.polygon_sides != DEFAULT_SIDES:
             raise ValueError(
@@ -90,6 +103,11 @@ class GANDataModule(pl.LightningDataModule):
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return self.spec.sample_shape
+
+    @property
+    def num_classes(self) -> int:
+        """Classes a conditional GAN on this data is conditioned on; 0 when the batches carry no labels."""
+        return NUM_CLASSES if self.conditional else 0
 
     @property
     def paper_steps(self) -> int:
@@ -133,6 +151,8 @@ class GANDataModule(pl.LightningDataModule):
         one signature (data_dir, split, download), and the option stays with the only loader that takes it,
         whose own default is the paper's triangles.
         """
+        if self.conditional:
+            return partial(_labelled_samples, self.spec.name)
         if self.spec.name != POLYGONS:
             return self.spec.load
         return partial(self.spec.load, sides=self.polygon_sides)
@@ -146,9 +166,11 @@ class GANDataModule(pl.LightningDataModule):
         start_step, rank, world_size = self._stream_position()
         sampler = StepBatchSampler(len(dataset), self.batch_size, seed, start_step, rank, world_size)
         resident = self._resident_split(dataset)
+        labels = dataset.labels if isinstance(dataset, LabelledSamples) else None
         if resident is not None:
-            return ResidentBatches(resident, sampler, self._training_device(), self._block_end())
-        return self._loader(dataset, batch_sampler=sampler)
+            return ResidentBatches(resident, sampler, self._training_device(), self._block_end(), labels)
+        served = SamplesWithLabels(dataset) if isinstance(dataset, LabelledSamples) else dataset
+        return self._loader(served, batch_sampler=sampler)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.split("test"), batch_size=self.batch_size, shuffle=False)
@@ -180,6 +202,12 @@ class GANDataModule(pl.LightningDataModule):
         if hasattr(dataset, "__getitems__"):
             return DataLoader(dataset, collate_fn=_already_batched, **batching)
         return DataLoader(dataset, collate_fn=torch.stack, num_workers=self.num_workers, **batching)
+
+
+def _labelled_samples(name: str, data_dir: Path | None, split: str, download: bool) -> LabelledSamples:
+    """One split of a labelled dataset with its labels, both read from the same located copy."""
+    images, labels = labelled_split(name, data_dir, split, download)
+    return LabelledSamples(images, labels)
 
 
 def _already_batched(batch: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,9 @@ from lightning_gans.data.sampling import StepBatchSampler
 # leaving nearly all of any training GPU to the networks and the evaluation.
 RESIDENT_MAX_BYTES = 2**30
 
+Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+"""Samples, or (samples, labels) for a conditional GAN."""
+
 
 class ResidentBatches:
     """StepBatchSampler's batches of a stored split, gathered on the device that holds it.
@@ -30,6 +33,9 @@ class ResidentBatches:
     With `block_end` (the training module's GAN.block_end: how many steps are done when a block starting after a
     given number ends), the stream yields blocks of consecutive steps' batches, shaped (steps, batch, *sample),
     each gathered in one indexing op; training/stepping.py says why and where blocks are cut.
+
+    With `labels` (a conditional GAN's stream), each batch or block comes with its labels, gathered by the same
+    indices: (samples, labels).
     """
 
     def __init__(
@@ -38,27 +44,30 @@ class ResidentBatches:
         sampler: StepBatchSampler,
         device: torch.device,
         block_end: Callable[[int], int] | None = None,
+        labels: torch.Tensor | None = None,
     ) -> None:
         self.data = stored.to(device)
+        self.labels = None if labels is None else labels.to(device)
         self.sampler = sampler
         self.device = device
         self.block_end = block_end
         images = stored.dtype == torch.uint8
         self.table = as_samples(torch.arange(256, dtype=torch.uint8)).to(device) if images else None
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def __iter__(self) -> Iterator[Batch]:
         batches = self.sampler.index_batches(self.device)
         if self.block_end is None:
             return (self._samples(indices) for indices in batches)
         return self._blocks(batches, self.block_end)
 
-    def _blocks(self, batches: Iterator[torch.Tensor], block_end: Callable[[int], int]) -> Iterator[torch.Tensor]:
+    def _blocks(self, batches: Iterator[torch.Tensor], block_end: Callable[[int], int]) -> Iterator[Batch]:
         step = self.sampler.start_step
         while True:
             end = block_end(step)
             yield self._samples(torch.stack([next(batches) for _ in range(step, end)]))
             step = end
 
-    def _samples(self, indices: torch.Tensor) -> torch.Tensor:
+    def _samples(self, indices: torch.Tensor) -> Batch:
         batch = self.data[indices]  # advanced indexing copies: the stored split is never aliased
-        return batch if self.table is None else self.table[batch.long()]
+        samples = batch if self.table is None else self.table[batch.long()]
+        return samples if self.labels is None else (samples, self.labels[indices])

@@ -9,6 +9,7 @@ single-process score of the same samples and no rank works alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -35,10 +36,51 @@ def evaluation_noise(samples: int, z_dim: int, prior: str = "uniform", seed: int
     return prior_noise(prior, samples, z_dim, torch.Generator().manual_seed(seed), torch.device("cpu"))
 
 
+def evaluation_labels(samples: int, num_classes: int) -> Tensor | None:
+    """The class of each evaluation sample of a conditional model: 0, 1, ..., C-1, 0, 1, ..., so that every class
+    has samples / C of them (one more for the first classes when C does not divide the count), fixed like the noise.
+    None for an unconditional model."""
+    return torch.arange(samples) % num_classes if num_classes else None
+
+
+def evaluation_inputs(
+    module: GAN, samples: int, batch_size: int, seed: int = SCORE_NOISE_SEED, part: range | None = None
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """(noise, labels) batches of the fixed evaluation samples: all of them, or the `part` one rank scores."""
+    noise = evaluation_noise(samples, module.hparams.z_dim, module.gan_loss.prior, seed)
+    labels = evaluation_labels(samples, module.hparams.num_classes)
+    if part is not None:
+        noise = noise[list(part)]
+        labels = None if labels is None else labels[list(part)]
+    label_batches = [None] * len(noise.split(batch_size)) if labels is None else labels.split(batch_size)
+    return zip(noise.split(batch_size), label_batches, strict=True)
+
+
+def generated_samples(module: GAN, noise: Tensor, labels: Tensor | None) -> Tensor:
+    """`module`'s samples of one evaluation batch, on its device; a non-finite sample is a divergence."""
+    images = module.sample(noise, labels)
+    if not torch.isfinite(images).all():
+        raise DivergedError(module.d_step, "a generated sample")
+    return images
+
+
 def shard(count: int, rank: int, world_size: int) -> range:
     """Rank `rank`'s contiguous share of `count` items; shares differ in size by at most one."""
     start = count * rank // world_size
     return range(start, count * (rank + 1) // world_size)
+
+
+def scored_batches(
+    module: GAN, samples: int, batch_size: int, seed: int, rank: int, world_size: int, progress: bool
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """(samples, labels) of this rank's share of the evaluation samples, generated batch by batch.
+
+    The generator's batch norm statistics are rank 0's first, so every rank generates with the same network.
+    """
+    broadcast_buffers(module.generator)
+    inputs = list(evaluation_inputs(module, samples, batch_size, seed, shard(samples, rank, world_size)))
+    for noise, labels in tqdm(inputs, desc="evaluation", disable=not progress, leave=False):
+        yield generated_samples(module, noise, labels), labels
 
 
 def score_key(score: str, extractor: str, samples: int) -> str:
@@ -67,16 +109,10 @@ class Evaluator:
     @torch.no_grad()
     def score(self, module: GAN, rank: int, world_size: int, progress: bool) -> dict[str, float]:
         started = time.perf_counter()
-        broadcast_buffers(module.generator)
-        noise = evaluation_noise(self.samples, module.hparams.z_dim, module.gan_loss.prior, self.noise_seed)[
-            list(shard(self.samples, rank, world_size))
-        ]
         self.metric.to(module.device)
         self.metric.reset()
-        for batch in tqdm(noise.split(self.batch_size), desc="evaluation", disable=not progress, leave=False):
-            images = module.sample(batch)
-            if not torch.isfinite(images).all():
-                raise DivergedError(module.d_step, "a generated sample")
+        batches = scored_batches(module, self.samples, self.batch_size, self.noise_seed, rank, world_size, progress)
+        for images, _ in batches:
             features, logits = self.extractor(images)
             self.metric.update(features, logits)
         computed = self.metric.compute()

@@ -18,6 +18,8 @@ DIRECTIONS: dict[str, str] = {
     "recall": "maximize",
     "modes": "maximize",
     "high_quality": "maximize",
+    "intra_fd": "minimize",
+    "class_consistency": "maximize",
 }
 
 

@@ -24,15 +24,17 @@ from ..atomic import atomic_path
 from ..data import GANDataModule
 from ..data.mixtures import MIXTURES
 from ..defaults import EVALUATION_BATCH_SIZE, EVALUATION_SAMPLES
+from ..metrics.class_scores import ClassConditionalScores, ClassReference
 from ..metrics.classifier import DOMAIN_DATASETS, classifier_path, train_domain_classifier, training_notice
 from ..metrics.diagnostics import FeatureDiagnostics
 from ..metrics.extractors import build_extractor, default_extractor_name
 from ..metrics.polygon_scores import TARGETS as POLYGON_TARGETS
 from ..metrics.polygon_scores import InversionBudget
-from ..metrics.reference import load_or_compute_reference
+from ..metrics.reference import load_or_compute_class_reference, load_or_compute_reference
 from ..metrics.scores import GenerativeScores
 from ..registry import Registry
 from ..training.module import GAN
+from .classes import ClassEvaluator, check_conditional_samples
 from .features import Evaluator
 from .objectives import AUTO as OBJECTIVE_AUTO
 from .objectives import improves, resolve_objective
@@ -189,7 +191,8 @@ class EvaluationSchedule(pl.Callback):
 
         `lightning-gans evaluate` builds them here too, so a checkpoint is scored by what scored it in its run.
         """
-        builders = [EVALUATORS.get(name) for name in datamodule.spec.evaluators]
+        names = (*datamodule.spec.evaluators, *((CLASSES,) if getattr(pl_module, "conditional", False) else ()))
+        builders = [EVALUATORS.get(name) for name in names]
         built = (build(self, trainer, pl_module, datamodule) for build in builders)
         return [evaluator for evaluator in built if evaluator is not None]
 
@@ -267,7 +270,7 @@ class EvaluationSchedule(pl.Callback):
 
     @staticmethod
     def publish_grid(loggers: Sequence[Logger], module: GAN, path: Path) -> None:
-        picture = sample_picture(module.sample(module.fixed_noise))
+        picture = sample_picture(module.grid_samples())
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(picture, path)
         for logger in loggers:
@@ -314,6 +317,19 @@ def _as_str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+def ensure_domain_classifier(trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule) -> None:
+    """Trains the dataset's domain classifier on first use (rank 0; the others wait for it)."""
+    dataset = datamodule.spec.name
+    if classifier_path(dataset).is_file():
+        return
+    if trainer.is_global_zero:
+        print(training_notice(dataset), file=sys.stderr)
+        data_dir, device = _as_str(datamodule.data_dir), str(pl_module.device)
+        record = train_domain_classifier(dataset, data_dir=data_dir, device=device)
+        print(record.describe(), file=sys.stderr)
+    trainer.strategy.barrier("domain classifier")
+
+
 def feature_evaluator(
     schedule: EvaluationSchedule, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
 ) -> Evaluator | None:
@@ -322,13 +338,8 @@ def feature_evaluator(
     name = schedule.extractor_name(dataset)
     if name == NO_SCORES:
         return None
-    if name == "domain" and not classifier_path(dataset).is_file():
-        if trainer.is_global_zero:
-            print(training_notice(dataset), file=sys.stderr)
-            data_dir, device = _as_str(datamodule.data_dir), str(pl_module.device)
-            record = train_domain_classifier(dataset, data_dir=data_dir, device=device)
-            print(record.describe(), file=sys.stderr)
-        trainer.strategy.barrier("domain classifier")
+    if name == "domain":
+        ensure_domain_classifier(trainer, pl_module, datamodule)
     extractor = build_extractor(
         name,
         dataset,
@@ -400,6 +411,31 @@ def mixture_evaluator(
     return MixtureEvaluator(MIXTURES[datamodule.spec.name], schedule.samples, schedule.batch_size)
 
 
+def class_evaluator(
+    schedule: EvaluationSchedule, trainer: pl.Trainer, pl_module: pl.LightningModule, datamodule: GANDataModule
+) -> ClassEvaluator | None:
+    """Class consistency and intra-class FD of a conditional GAN (evaluation/classes.py); None when nothing is
+    scored (extractor `none`)."""
+    if schedule.extractor == NO_SCORES:
+        return None
+    check_conditional_samples(schedule.samples, pl_module.hparams.num_classes)
+    ensure_domain_classifier(trainer, pl_module, datamodule)
+    classifier = build_extractor(
+        "domain", datamodule.spec.name, data_dir=_as_str(datamodule.data_dir), device=pl_module.device
+    )
+
+    def reference() -> ClassReference:
+        test = datamodule.split("test")
+        return load_or_compute_class_reference(
+            datamodule.cache_name, test, classifier, schedule.batch_size, pl_module.device
+        )
+
+    statistics = reference() if trainer.is_global_zero else None
+    trainer.strategy.barrier("class reference statistics")
+    statistics = statistics or reference()
+    return ClassEvaluator(classifier, ClassConditionalScores(statistics), schedule.samples, schedule.batch_size)
+
+
 EvaluatorBuilder = Callable[[EvaluationSchedule, pl.Trainer, pl.LightningModule, GANDataModule], Any]
 EVALUATORS: Registry[EvaluatorBuilder] = Registry("evaluator")
 """What a dataset's runs are scored with, by the names its DatasetSpec lists in `evaluators`. A builder returns None
@@ -409,3 +445,6 @@ replaces."""
 EVALUATORS.register("features", feature_evaluator)
 EVALUATORS.register("polygons", polygon_evaluator)
 EVALUATORS.register("mixture", mixture_evaluator)
+CLASSES = "classes"
+EVALUATORS.register(CLASSES, class_evaluator)
+"""Added to the dataset's evaluators for a conditional GAN."""

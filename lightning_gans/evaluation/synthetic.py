@@ -25,8 +25,8 @@ from ..data.polygons import sides_tag
 from ..metrics.modes import mode_coverage
 from ..metrics.polygon_scores import QUANTILE, InversionBudget, calibrate_threshold, polygon_precision_recall
 from ..training.distributed import broadcast_buffers
-from ..training.module import GAN, DivergedError
-from .features import SCORE_NOISE_SEED, evaluation_noise, score_key
+from ..training.module import GAN
+from .features import SCORE_NOISE_SEED, evaluation_inputs, generated_samples, score_key
 
 MIXTURE_MEASURE = "points"
 POLYGON_MEASURE = "polygons"
@@ -39,12 +39,8 @@ def generated_batches(module: GAN, samples: int, batch_size: int, seed: int = SC
     One batch at a time, so that an export of 50,000 samples never holds them all on the device.
     """
     broadcast_buffers(module.generator)
-    noise = evaluation_noise(samples, module.hparams.z_dim, module.gan_loss.prior, seed)
-    for batch in noise.split(batch_size):
-        images = module.sample(batch)
-        if not torch.isfinite(images).all():
-            raise DivergedError(module.d_step, "a generated sample")
-        yield images
+    for noise, labels in evaluation_inputs(module, samples, batch_size, seed):
+        yield generated_samples(module, noise, labels)
 
 
 def generate(module: GAN, samples: int, batch_size: int, seed: int = SCORE_NOISE_SEED) -> Tensor:

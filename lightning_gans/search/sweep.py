@@ -72,7 +72,9 @@ class SweepSettings:
         space: the paper's search space, wide or narrow.
         backbone: the networks; by default the dataset's (its registry entry).
         trials: complete trials wanted; by default the paper's 100 (wide space) or 50 (narrow).
-        study: the study's name; by default <loss>-<dataset>-<space>.
+        conditional: train class-conditional GANs (data.conditional: labels to both networks, scored per class). The
+            condition is part of the protocol, so a conditional study is a study of its own, named apart.
+        study: the study's name; by default <loss>-<dataset>-<space>, with -conditional for a conditional study.
         storage: a journal file or an RDB URL; by default runs/optuna.journal.
         sampler: random (the paper's) or tpe.
         pruner: none (the paper's) or median.
@@ -83,7 +85,7 @@ class SweepSettings:
             alone: 1 trains them one by one; `auto` is the size measured best for the worker's device type and the
             backbone (defaults.AUTO_PACK; 1 where nothing was measured). Trials whose draws change the networks'
             structure (discriminator batch norm) go to separate packs. Packing changes no trial's draws, seed or
-            result.
+            result. Conditional GANs are not packed: `auto` is 1 for them.
         trial: `fit` arguments every trial takes, e.g. --model.steps=300 or --config=extra.yaml; the parameters the
             space searches belong to each trial and cannot be set here.
     """
@@ -93,6 +95,7 @@ class SweepSettings:
     space: str = "wide"
     backbone: str | None = None
     trials: PositiveInt | None = None
+    conditional: bool = False
     study: str | None = None
     storage: str | None = None
     sampler: str = "random"
@@ -119,6 +122,8 @@ class SweepSettings:
             )
         if not (self.pack == "auto" or (isinstance(self.pack, int) and self.pack >= 1)):
             raise ValueError(f"pack={self.pack!r} is not allowed; pack must be an integer >= 1 or 'auto'")
+        if self.conditional and self.pack not in ("auto", 1):
+            raise ValueError(f"pack={self.pack!r}: conditional GANs are not packed; use pack 1 or auto")
         object.__setattr__(self, "trial", tuple(self.trial))  # a list from a parsed file
         searched = {f"--model.{parameter.name}" for parameter in search_space(self.loss, self.space)}
         for argument in self.trial:
@@ -129,10 +134,14 @@ class SweepSettings:
                 )
             if argument.startswith("--seed_everything"):
                 raise ValueError(f"{argument!r}: each trial's seed derives from --seed and its number")
+            if argument.startswith("--data.conditional"):
+                raise ValueError(f"{argument!r}: use the sweep's --conditional, which names the study apart")
 
     def pack_size(self, device_type: str) -> int:
         """`pack`, or for `auto` the measured choice for this backbone on `device_type` (`cpu`, `cuda`)."""
-        return self.pack if isinstance(self.pack, int) else AUTO_PACK.get((device_type, self.network), 1)
+        if isinstance(self.pack, int):
+            return self.pack
+        return 1 if self.conditional else AUTO_PACK.get((device_type, self.network), 1)
 
     @property
     def network(self) -> str:
@@ -145,7 +154,12 @@ class SweepSettings:
 
     @property
     def study_name(self) -> str:
-        return self.study or f"{self.loss}-{self.dataset}-{self.space}"
+        suffix = CONDITIONAL_SUFFIX if self.conditional else ""
+        return self.study or f"{self.loss}-{self.dataset}-{self.space}{suffix}"
+
+
+CONDITIONAL_SUFFIX = "-conditional"
+"""Ends the default name of a conditional study, which the analysis pairs with the unconditional one."""
 
 
 @dataclass(frozen=True)
@@ -404,7 +418,8 @@ TRIAL_DEFAULTS = (
 
 def shared_trial_arguments(settings: SweepSettings) -> list[str]:
     """The `fit` arguments every trial of the study takes: base configs, the sweep's defaults, then `trial`."""
-    return [*base_config_arguments(settings), *TRIAL_DEFAULTS, *settings.trial]
+    condition = ["--data.conditional=true"] if settings.conditional else []
+    return [*base_config_arguments(settings), *TRIAL_DEFAULTS, *condition, *settings.trial]
 
 
 def trial_run_arguments(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -19,9 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import Registry
+from .conditioning import bind_labels, build_pair
 from .distributed import average_gradients, average_tensor, reducer_disabled
 from .losses import JointLoss, LossHyperparameters, LossOutput, get_loss
-from .nets import PAPER_BACKBONE, build_networks, frozen_parameters
+from .nets import PAPER_BACKBONE, frozen_parameters
 from .stepping import (
     MAX_BLOCK_STEPS,
     StepWatch,
@@ -34,6 +35,8 @@ from .stepping import (
 # The same evaluation noise for every run, so sample grids of different trials are comparable.
 EVAL_NOISE_SEED = 2018
 EVAL_NOISE_COUNT = 64
+GRID_COLUMNS = 8
+"""Samples per row of a sample grid; a conditional model's grid has one row per class (`grid_labels`)."""
 
 # Trainer precisions a GAN trains under: the paper's float32, bf16 autocast around the training step (no loss
 # scaling needed, unlike float16, whose scaler the gradient penalties' inner gradients would bypass), and float64,
@@ -65,6 +68,8 @@ def normal_noise(count: int, z_dim: int, generator: torch.Generator | None, devi
     return torch.randn(count, z_dim, generator=generator, device=device)
 
 
+Network = Callable[[Tensor], Tensor]
+"""A network as the losses call it: one input, a conditional network's labels already bound."""
 Prior = Callable[[int, int, torch.Generator | None, torch.device], Tensor]
 PRIORS: Registry[Prior] = Registry("prior")
 PRIORS.register("uniform", uniform_noise)
@@ -127,6 +132,29 @@ def kept_batch_norm_statistics(*modules: nn.Module) -> Iterator[None]:
                 getattr(layer, name).copy_(value)
 
 
+def grid_labels(num_classes: int) -> Tensor:
+    """The labels of a conditional model's sample grid: each class GRID_COLUMNS times, in order, one row each."""
+    return torch.arange(num_classes).repeat_interleave(GRID_COLUMNS)
+
+
+def split_batch(batch: Tensor | Sequence[Tensor], num_classes: int) -> tuple[Tensor, Tensor | None]:
+    """(samples, labels) of a batch: labelled batches for a conditional model, plain ones otherwise."""
+    labelled = not isinstance(batch, Tensor)
+    if labelled and num_classes == 0:
+        raise ValueError(
+            "the data module serves labelled batches (data.conditional true) to an unconditional GAN "
+            "(model.num_classes 0); the CLI links the two, a module built by hand must match its data"
+        )
+    if not labelled and num_classes > 0:
+        raise ValueError(
+            f"a conditional GAN (model.num_classes {num_classes}) needs labelled batches; set data.conditional true"
+        )
+    if not labelled:
+        return batch, None
+    samples, labels = batch
+    return samples, labels
+
+
 def is_logging_step(done: int, every: int, total: int) -> bool:
     """Whether Lightning's loggers write after `done` of `total` steps: every `every` (0: never) and at the last."""
     return done >= total or (every > 0 and done % every == 0)
@@ -167,6 +195,9 @@ class GAN(pl.LightningModule):
         began_k_errors: the reconstruction errors BEGAN's k update uses. `recomputed` (the reference's): a forward
             pass after the step's updates on the same batch and z, batch norm in training mode without moving its
             running statistics; `discriminator_step`: the errors of the discriminator loss before its update.
+        num_classes: 0 for the paper's unconditional GAN; the number of classes for a class-conditional one, whose
+            networks take the label beside z and beside the sample (training/conditioning.py). The CLI sets it from
+            `data.conditional`, which serves labelled batches.
         check_finite_every: how often (in steps) the host looks at the losses taken since it last looked; each
             step's losses wait on the device until then, so the reported step is exact.
         channels_last: keep convolution weights and image batches in channels-last memory layout, which tensor-core
@@ -195,6 +226,7 @@ class GAN(pl.LightningModule):
         began_clip_k: bool = False,
         g_step_noise: str = "reference",
         began_k_errors: str = "recomputed",
+        num_classes: int = 0,
         check_finite_every: int = 50,
         channels_last: bool = False,
         compile: bool = False,
@@ -206,6 +238,9 @@ class GAN(pl.LightningModule):
         check_range("beta1", beta1, "in [0, 1)", 0 <= beta1 < 1)
         check_range("beta2", beta2, "in [0, 1)", 0 <= beta2 < 1)
         check_range("z_dim", z_dim, "an integer >= 1", z_dim >= 1)
+        check_range(
+            "num_classes", num_classes, "0 (unconditional) or an integer >= 2", num_classes == 0 or num_classes >= 2
+        )
         check_range("check_finite_every", check_finite_every, "an integer >= 1", check_finite_every >= 1)
         check_range("g_step_noise", g_step_noise, f"one of {', '.join(G_STEP_NOISE)}", g_step_noise in G_STEP_NOISE)
         check_range(
@@ -224,13 +259,14 @@ class GAN(pl.LightningModule):
             began_lambda_k=began_lambda_k,
             began_clip_k=began_clip_k,
         )
-        networks = build_networks(
+        networks = build_pair(
             backbone or PAPER_BACKBONE,
             tuple(sample_shape),
             z_dim,
             d_batch_norm,
             self.gan_loss.autoencoder_discriminator,
             joint,
+            num_classes,
         )
         self.generator = networks.generator
         self.discriminator = networks.discriminator
@@ -243,10 +279,12 @@ class GAN(pl.LightningModule):
                 self.discriminator.compile()
         self.d_step = 0
         self.register_buffer("began_k", torch.zeros(()))
+        grid_size = num_classes * GRID_COLUMNS if num_classes else EVAL_NOISE_COUNT
         self.register_buffer(
             "fixed_noise",
-            self.latent_noise(EVAL_NOISE_COUNT, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
+            self.latent_noise(grid_size, torch.Generator().manual_seed(EVAL_NOISE_SEED), torch.device("cpu")),
         )
+        self.fixed_labels = grid_labels(num_classes) if num_classes else None
         # The losses taken since the host last looked at them, as (step, network, loss on the device), in order.
         self._unchecked_losses: list[tuple[int, str, Tensor]] = []
         self._noise_seed = torch.initial_seed() & (2**62 - 1)
@@ -311,37 +349,68 @@ class GAN(pl.LightningModule):
             return True
         return any(watch(done, self) for watch in self._watchers)
 
-    def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        """One paper step, or one per batch of a block of steps (shaped (steps, batch, *sample); `block_end`)."""
-        block = batch if batch.dim() == len(self.hparams.sample_shape) + 2 else batch.unsqueeze(0)
+    @property
+    def conditional(self) -> bool:
+        return self.hparams.num_classes > 0
+
+    def training_step(self, batch: Tensor | Sequence[Tensor], batch_idx: int) -> None:
+        """One paper step, or one per batch of a block of steps (shaped (steps, batch, *sample); `block_end`).
+
+        A conditional model's batch is (samples, labels), the labels shaped like the samples' leading dimensions.
+        """
+        samples, labels = split_batch(batch, self.hparams.num_classes)
+        single = samples.dim() != len(self.hparams.sample_shape) + 2
+        block = samples.unsqueeze(0) if single else samples
+        label_block = labels.unsqueeze(0) if labels is not None and single else labels
         d_optimizer, g_optimizer = self.optimizers()
         noise = self.noise_generator()
         with reducer_disabled(self.trainer.strategy.model):
-            for real in block:
-                self._paper_step(real, d_optimizer, g_optimizer, noise)
+            for index, real in enumerate(block):
+                step_labels = None if label_block is None else label_block[index]
+                self._paper_step(real, step_labels, d_optimizer, g_optimizer, noise)
         count_extra_batches(self.trainer, len(block) - 1)
 
-    def _paper_step(self, real: Tensor, d_optimizer: Any, g_optimizer: Any, noise: torch.Generator) -> None:
-        """The step, the step count, the divergence check at its interval and the stop after the last step."""
+    def _paper_step(
+        self, real: Tensor, labels: Tensor | None, d_optimizer: Any, g_optimizer: Any, noise: torch.Generator
+    ) -> None:
+        """The step, the step count, the divergence check at its interval and the stop after the last step.
+
+        A conditional model's networks see the batch's labels throughout the step: the fakes the discriminator judges
+        are generated for the real batch's labels, so that real and fake examples (and WGAN-GP's interpolates
+        between them, DRAGAN's perturbed reals) carry the same labels, and the generator's update is for those
+        labels too, that is for labels drawn from the data's class distribution.
+        """
         if self.hparams.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)  # the networks' layout: no conversions
+        generator, discriminator = bind_labels(self.generator, labels), bind_labels(self.discriminator, labels)
         joint_loss = self.gan_loss.joint_loss
         if joint_loss is None:
-            self._gan_step(d_optimizer, g_optimizer, real, noise)
+            self._gan_step(generator, discriminator, d_optimizer, g_optimizer, real, noise)
         else:
-            self._joint_step(joint_loss, d_optimizer, g_optimizer, real, noise)
+            self._joint_step(joint_loss, generator, discriminator, d_optimizer, g_optimizer, real, noise)
         self.d_step += 1
         if self.d_step % self.hparams.check_finite_every == 0 or self.d_step >= self.hparams.steps:
             self.raise_if_diverged()
         if self.d_step >= self.hparams.steps:
             self.trainer.should_stop = True
 
-    def _gan_step(self, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator) -> None:
-        """The paper's step: one discriminator update, a generator update by schedule, then BEGAN's k update."""
+    def _gan_step(
+        self,
+        generator: Network,
+        discriminator: Network,
+        d_optimizer: Any,
+        g_optimizer: Any,
+        real: Tensor,
+        noise: torch.Generator,
+    ) -> None:
+        """The paper's step: one discriminator update, a generator update by schedule, then BEGAN's k update.
+
+        `generator` and `discriminator` are the module's networks as functions of their input (labels bound).
+        """
         z = self.latent_noise(real.shape[0], noise, self.device)
         with torch.no_grad():
-            fake = self.generator(z)
-        d_out = self.gan_loss.discriminator_loss(self.discriminator, real, fake, self.loss_hp, self.began_k, noise)
+            fake = generator(z)
+        d_out = self.gan_loss.discriminator_loss(discriminator, real, fake, self.loss_hp, self.began_k, noise)
         d_optimizer.zero_grad(set_to_none=True)
         self._backward(d_out.total)
         average_gradients(self.discriminator.parameters())
@@ -353,11 +422,11 @@ class GAN(pl.LightningModule):
         if is_generator_step(self.d_step, self.hparams.n_disc):
             if self._fresh_generator_noise():
                 z = self.latent_noise(real.shape[0], noise, self.device)
-            g_out = self._generator_step(g_optimizer, d_optimizer, z)
+            g_out = self._generator_step(generator, discriminator, g_optimizer, d_optimizer, z)
             self._watch_finite("generator", g_out.total)
             self._latest_generator_output = g_out
         if self.gan_loss.next_k is not None:
-            self._update_k(d_out, real, z, noise)
+            self._update_k(generator, discriminator, d_out, real, z, noise)
         self._log_losses(d_out)
 
     def _fresh_generator_noise(self) -> bool:
@@ -365,21 +434,34 @@ class GAN(pl.LightningModule):
         return rule == "fresh" or (rule == "reference" and self.gan_loss.fresh_generator_noise)
 
     @torch.no_grad()
-    def _update_k(self, d_out: LossOutput, real: Tensor, z: Tensor, noise: torch.Generator) -> None:
+    def _update_k(
+        self,
+        generator: Network,
+        discriminator: Network,
+        d_out: LossOutput,
+        real: Tensor,
+        z: Tensor,
+        noise: torch.Generator,
+    ) -> None:
         """Moves BEGAN's k from the errors `began_k_errors` names; `z` is the step's last one, as in the reference."""
         errors = d_out
         if self.hparams.began_k_errors == "recomputed":
             with kept_batch_norm_statistics(self.generator, self.discriminator):
-                fake = self.generator(z)
-                errors = self.gan_loss.discriminator_loss(
-                    self.discriminator, real, fake, self.loss_hp, self.began_k, noise
-                )
+                fake = generator(z)
+                errors = self.gan_loss.discriminator_loss(discriminator, real, fake, self.loss_hp, self.began_k, noise)
         new_k = self.gan_loss.next_k(self.began_k, errors, self.loss_hp)
         # Each replica saw its own batch; the mean is k's update for the global batch.
         self.began_k.copy_(average_tensor(new_k))
 
     def _joint_step(
-        self, joint_loss: JointLoss, d_optimizer: Any, g_optimizer: Any, real: Tensor, noise: torch.Generator
+        self,
+        joint_loss: JointLoss,
+        generator: Network,
+        encoder: Network,
+        d_optimizer: Any,
+        g_optimizer: Any,
+        real: Tensor,
+        noise: torch.Generator,
     ) -> None:
         """One update of both networks by the loss's joint loss (the VAE's negative ELBO).
 
@@ -388,7 +470,7 @@ class GAN(pl.LightningModule):
         checkpoints, resume and Lightning's step count unchanged. The loss sits in the discriminator's slot of
         the logs (d/recon, d/kl, d_loss) and of the divergence check, since the encoder occupies that network.
         """
-        out = joint_loss(self.discriminator, self.generator, real, noise)
+        out = joint_loss(encoder, generator, real, noise)
         d_optimizer.zero_grad(set_to_none=True)
         g_optimizer.zero_grad(set_to_none=True)
         self._backward(out.total)
@@ -398,7 +480,9 @@ class GAN(pl.LightningModule):
         self._watch_finite("discriminator", out.total)
         self._log_losses(out)
 
-    def _generator_step(self, optimizer: Any, d_optimizer: Any, z: Tensor) -> LossOutput:
+    def _generator_step(
+        self, generator: Network, discriminator: Network, optimizer: Any, d_optimizer: Any, z: Tensor
+    ) -> LossOutput:
         """D's weights stay out of the graph: G's loss only flows through D.
 
         They are frozen as Lightning's optimizer toggling would freeze them (every parameter of the other optimizer,
@@ -406,7 +490,7 @@ class GAN(pl.LightningModule):
         """
         frozen = [parameter for group in d_optimizer.param_groups for parameter in group["params"]]
         with frozen_parameters(frozen):
-            g_out = self.gan_loss.generator_loss(self.discriminator, self.generator(z), self.loss_hp)
+            g_out = self.gan_loss.generator_loss(discriminator, generator(z), self.loss_hp)
             optimizer.zero_grad(set_to_none=True)
             self._backward(g_out.total)
             average_gradients(self.generator.parameters())
@@ -467,15 +551,31 @@ class GAN(pl.LightningModule):
         return bool(trainer.fast_dev_run) or is_logging_step(done, trainer.log_every_n_steps, self.hparams.steps)
 
     @torch.no_grad()
-    def sample(self, z: Tensor) -> Tensor:
+    def sample(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Samples with batch norm in inference mode (its moving averages), as the reference evaluates; in float32,
-        what every evaluator scores, whatever precision the networks train in."""
+        what every evaluator scores, whatever precision the networks train in.
+
+        A conditional model needs the class of each sample (`labels`, one per row of `z`); an unconditional one
+        takes none.
+        """
+        if (labels is not None) != self.conditional:
+            raise ValueError(
+                "a conditional GAN samples given one class label per noise vector"
+                if self.conditional
+                else "an unconditional GAN takes no class labels"
+            )
         was_training = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(z.to(self.device, self.dtype)).float()
+            z = z.to(self.device, self.dtype)
+            generator = bind_labels(self.generator, None if labels is None else labels.to(self.device))
+            return generator(z).float()
         finally:
             self.generator.train(was_training)
+
+    def grid_samples(self) -> Tensor:
+        """The sample grid's samples: the fixed noise, one row of GRID_COLUMNS per class for a conditional model."""
+        return self.sample(self.fixed_noise, self.fixed_labels)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["d_step"] = self.d_step

@@ -73,15 +73,16 @@ def init_weights(module: nn.Module) -> None:
 
     The reference's conv2d takes a truncated normal (values beyond 2 std re-drawn, so the std is about 0.88 of
     0.02), its dense layers and transposed convolutions a plain normal N(0, 0.02).
+    A conditional network's class embeddings (conditioning.py) are drawn like the dense layers: they are one.
     """
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d):
             nn.init.trunc_normal_(layer.weight, 0.0, INIT_STD, -INIT_TRUNCATION, INIT_TRUNCATION)
-        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear):
+        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear | nn.Embedding):
             nn.init.normal_(layer.weight, 0.0, INIT_STD)
         else:
             continue
-        if layer.bias is not None:
+        if getattr(layer, "bias", None) is not None:
             nn.init.zeros_(layer.bias)
 
 
@@ -319,6 +320,11 @@ def uses_d_batch_norm(backbone: str) -> bool:
     return backbone not in WITHOUT_BATCH_NORM
 
 
+def check_discriminator_kind(autoencoder: bool, encoder: bool) -> None:
+    if autoencoder and encoder:
+        raise ValueError("the discriminator can be BEGAN's autoencoder or the VAE's encoder, not both")
+
+
 def build_networks(
     backbone: str,
     sample_shape: tuple[int, ...],
@@ -332,8 +338,7 @@ def build_networks(
     `autoencoder` asks for BEGAN's critic and `encoder` for the VAE's encoder (the D trunk ending in FC(2 z_dim))
     in the discriminator's place; the two exclude each other.
     """
-    if autoencoder and encoder:
-        raise ValueError("the discriminator can be BEGAN's autoencoder or the VAE's encoder, not both")
+    check_discriminator_kind(autoencoder, encoder)
     pair = BACKBONES.get(backbone)(tuple(sample_shape), z_dim, d_batch_norm, autoencoder, encoder)
     init_weights(pair.generator)
     init_weights(pair.discriminator)

@@ -37,8 +37,9 @@ from .packing import member_state, over_members, pack_networks
 STRUCTURE = ("loss", "backbone", "sample_shape", "steps", "d_batch_norm", "z_dim", "g_step_noise", "began_k_errors")
 """GAN arguments every member of a pack shares: they decide the networks' shapes, the step and the training length."""
 LOSS_KNOBS = ("clip", "gp_lambda", "began_gamma", "began_lambda_k")
-UNPACKABLE = ("channels_last", "compile")
-"""GAN options a pack does not take: its layers are grouped, and it runs eagerly."""
+UNPACKABLE = ("channels_last", "compile", "num_classes")
+"""GAN options a pack does not take: its layers are grouped (and have no conditional counterparts), and it runs
+eagerly."""
 
 
 def structure_of(backbone: str) -> list[str]:
@@ -54,7 +55,8 @@ def check_packable(members: Sequence[GAN]) -> None:
     first = members[0].hparams
     for name in UNPACKABLE:
         if any(member.hparams[name] for member in members):
-            raise ValueError(f"{name}=True is not supported in a pack; train such runs unpacked")
+            values = sorted({member.hparams[name] for member in members if member.hparams[name]})
+            raise ValueError(f"{name}={values[0]!r} is not supported in a pack; train such runs unpacked")
     shared = structure_of(first["backbone"])
     for index, member in enumerate(members[1:], start=1):
         for name in shared:
