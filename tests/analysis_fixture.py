@@ -174,9 +174,12 @@ def settings(loss: str, dataset: str, space: str, storage: str, **extra) -> Swee
     return SweepSettings(loss=loss, dataset=dataset, space=space, storage=storage, trial=trial, **extra)
 
 
-def run_sweep(storage_url: str, loss: str, dataset: str, space: str, trials: int, rng: np.random.Generator) -> None:
+def run_sweep(
+    storage_url: str, loss: str, dataset: str, space: str, trials: int, rng: np.random.Generator, **extra
+) -> None:
+    """A finished search; `extra` are more SweepSettings (conditional=True)."""
     storage = open_storage(storage_url)
-    sweep = settings(loss, dataset, space, storage_url)
+    sweep = settings(loss, dataset, space, storage_url, **extra)
     study = open_study(sweep, trial_protocol(sweep), storage)
     key = objective_key(sweep)
     diverged = DIVERGED.get((loss, space), ())

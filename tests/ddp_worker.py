@@ -29,12 +29,17 @@ class SaveScores(pl.Callback):
         torch.save(scores, Path(trainer.default_root_dir) / f"scores{trainer.global_rank}.pt")
 
 
-def main(directory: Path, loss: str, backbone: str, dataset: str, score: bool = False) -> None:
+def main(directory: Path, loss: str, backbone: str, dataset: str, score: bool, conditional: bool) -> None:
     pl.seed_everything(0)
-    model = GAN(loss=loss, backbone=backbone, sample_shape=GANDataModule(dataset).sample_shape, steps=6, n_disc=2)
+    data = GANDataModule(dataset, batch_size=16, conditional=conditional)
+    model = GAN(
+        loss=loss, backbone=backbone, sample_shape=data.sample_shape, steps=6, n_disc=2, num_classes=data.num_classes
+    )
     torch.save(model.state_dict(), directory / "initial.pt")
-    # Scoring: 600 fixed-noise samples split 300/300 over the ranks, domain features, at step 6.
-    evaluation = [EvaluationSchedule(every_n_steps=6, samples=600, extractor="domain", kid_subset_size=100)]
+    # Scoring: 600 fixed-noise samples split 300/300 over the ranks (1,290 for a conditional model, the fewest its
+    # per-class scores take), domain features, at step 6.
+    samples = 1290 if conditional else 600
+    evaluation = [EvaluationSchedule(every_n_steps=6, samples=samples, extractor="domain", kid_subset_size=100)]
     trainer = pl.Trainer(
         default_root_dir=directory,
         accelerator="cpu",
@@ -48,8 +53,9 @@ def main(directory: Path, loss: str, backbone: str, dataset: str, score: bool = 
         logger=False,
         callbacks=[SaveEachRank(directory), *([*evaluation, SaveScores()] if score else [])],
     )
-    trainer.fit(model, datamodule=GANDataModule(dataset, batch_size=16))
+    trainer.fit(model, datamodule=data)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], score=sys.argv[5:] == ["score"])
+    flags = sys.argv[5:]
+    main(Path(sys.argv[1]), *sys.argv[2:5], score="score" in flags, conditional="conditional" in flags)

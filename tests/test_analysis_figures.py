@@ -33,7 +33,7 @@ from lightning_gans.analysis.frames import load_frame, per_trial
 from lightning_gans.analysis.tables import PAPER_COLUMNS
 from lightning_gans.search.studies import open_storage
 
-LABEL_TO_LOSS = {label: loss for loss, label in style.LOSS_LABELS.items()}
+LABEL_TO_LOSS = {style.loss_label(loss): loss for loss in style.LOSS_ORDER}
 FD_LABEL = style.metric_label(FD_KEY)
 MODE_COLLAPSE_CASES = [
     (

@@ -294,3 +294,99 @@ def test_a_conditional_study_is_named_apart_trains_unpacked_and_says_so_in_its_t
         SweepSettings(loss="ns_gan", conditional=True, pack=4)
     with pytest.raises(ValueError, match="use the sweep's --conditional"):
         SweepSettings(loss="ns_gan", trial=("--data.conditional=true",))
+
+
+# -- a conditional run, end to end ----------------------------------------------------------------------------------
+
+
+def per_class_scores_by_hand(model: GAN, samples: int) -> dict[str, float]:
+    """Class consistency and each class's FD of the model's evaluation samples (the fixed noise, labels i mod 10)
+    against every Fashion-MNIST test image of the class, in the domain classifier's features, by numpy/scipy."""
+    from lightning_gans.evaluation.features import evaluation_noise
+    from lightning_gans.metrics.extractors import build_extractor
+
+    extractor = build_extractor("domain", "fashion_mnist")
+    labels = (torch.arange(samples) % 10).numpy()
+    with torch.no_grad():
+        images = model.sample(evaluation_noise(samples, 64), torch.from_numpy(labels))
+        features, logits = (part.double().numpy() for part in extractor(images))
+        test_images, test_labels = labelled_split("fashion_mnist", None, "test", False)
+        test_features = torch.cat([extractor(batch.float() / 255)[0] for batch in test_images.split(1000)])
+    test_features, test_labels = test_features.double().numpy(), test_labels.numpy()
+    distances = [scipy_frechet(features[labels == c], test_features[test_labels == c]) for c in range(10)]
+    return {
+        "class_consistency": float((logits.argmax(axis=1) == labels).mean()),
+        "intra_fd_mean": float(np.mean(distances)),
+        "intra_fd_worst": float(max(distances)),
+        **{f"intra_fd_class{c}": distance for c, distance in enumerate(distances)},
+    }
+
+
+def test_a_conditional_fit_scores_each_class_as_an_independent_computation(quick_domain_classifier, tmp_path):
+    import csv
+
+    import yaml
+    from PIL import Image
+
+    from lightning_gans.resources import CONFIGS
+    from lightning_gans.runs import run
+    from lightning_gans.scoring import evaluate_checkpoint
+
+    run(
+        [
+            "fit",
+            "--config", str(CONFIGS / "data" / "fashion_mnist.yaml"),
+            "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
+            "--data.conditional", "true",
+            "--model.steps", "4",
+            "--evaluation.samples", "1290",
+            "--evaluation.kid_subset_size", "100",
+            "--run.root", str(tmp_path),
+            "--run.name", "conditional",
+            "--run.wandb", "false",
+        ]
+    )  # fmt: skip
+    run_dir = tmp_path / "conditional" / "version_0"
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["conditional"] is True
+    with (run_dir / "metrics.csv").open() as file:
+        logged = next(row for row in csv.DictReader(file) if row.get("eval/class_consistency_domain_n1290"))
+    model = GAN.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert model.hparams.num_classes == 10
+    expected = per_class_scores_by_hand(model, 1290)
+    for name, value in expected.items():
+        assert float(logged[f"eval/{name}_domain_n1290"]) == pytest.approx(value, rel=1e-4, abs=1e-9), name
+    # One row of 8 samples per class: 10 rows of 28 pixels and 2-pixel borders.
+    assert Image.open(run_dir / "samples" / "step-00000004.png").size == (8 * 30 + 2, 10 * 30 + 2)
+    scored = evaluate_checkpoint(run_dir / "checkpoints" / "last.ckpt", torch.device("cpu")).scores
+    assert scored["eval/intra_fd_mean_domain_n1290"] == pytest.approx(float(logged["eval/intra_fd_mean_domain_n1290"]))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--config", "data/ring8.yaml", "--data.conditional", "true"], "'ring8' has no class labels"),
+        (["--data.conditional", "true", "--evaluation.samples", "1000"], "evaluation samples 1000 is too few"),
+    ],
+)
+def test_a_conditional_fit_that_cannot_be_scored_or_has_no_labels_fails_before_training(
+    tmp_path, capsys, arguments, message
+):
+    from lightning_gans.resources import CONFIGS
+    from lightning_gans.runs import run
+
+    arguments = [str(CONFIGS / value) if value.endswith(".yaml") else value for value in arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        run(
+            [
+                "fit",
+                "--config", str(CONFIGS / "data" / "fashion_mnist.yaml"),
+                "--config", str(CONFIGS / "losses" / "ns_gan.yaml"),
+                *arguments,
+                "--evaluation.extractor", "domain",
+                "--run.root", str(tmp_path),
+                "--run.wandb", "false",
+            ]
+        )  # fmt: skip
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.ckpt"))

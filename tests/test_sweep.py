@@ -95,6 +95,7 @@ def check_trial_records(complete, storage: str) -> None:
         assert evaluation["eval/kid_domain_n200"] == pytest.approx(trial.user_attrs["eval/kid_domain_n200"])
 
 
+@pytest.mark.slow  # `make test` checks three workers' exact count on PostgreSQL (test_postgres_storage_...)
 @pytest.mark.parametrize("workers", [3])
 def test_concurrent_workers_finish_exactly_the_requested_trials(tmp_path, quick_domain_classifier, workers):
     storage = str(tmp_path / "optuna.journal")
@@ -162,6 +163,7 @@ def assert_recovered(study: optuna.Study) -> None:
     assert retried[0].params.items() >= orphans[0].params.items()
 
 
+@pytest.mark.slow  # `make test` kills and recovers a worker on PostgreSQL (test_postgres_storage_...)
 def test_a_killed_worker_is_recovered_and_its_trial_retried(tmp_path, quick_domain_classifier):
     storage = str(tmp_path / "optuna.journal")
     assert_recovered(kill_and_resume(storage, tmp_path))
@@ -306,6 +308,7 @@ def test_fit_takes_the_wandb_project_entity_group_and_tags(tmp_path):
     assert wandb_init["tags"] == ["a", "b"] and wandb_init["name"] == "gan/version_0"
 
 
+@pytest.mark.slow  # `make test` runs reruns in the demo's whole small study (test_demo.py)
 def test_reruns_repeat_the_best_setting_once_per_seed(tmp_path, quick_domain_classifier):
     storage = str(tmp_path / "optuna.journal")
     run_sweep(storage, tmp_path, 2, 1)

@@ -25,7 +25,14 @@ from optuna.trial import FrozenTrial, TrialState
 from ..atomic import atomic_path
 from ..evaluation.previews import SAMPLE_POINTS_ATTR
 from ..search.spaces import ARGUMENTS_ATTR, parameter_names
-from ..search.studies import DEFAULT_STORAGE, EVALUATIONS_ATTR, open_storage, redact
+from ..search.studies import (
+    CONDITIONAL_ATTR,
+    CONDITIONAL_SUFFIX,
+    DEFAULT_STORAGE,
+    EVALUATIONS_ATTR,
+    open_storage,
+    redact,
+)
 
 STUDY_COLUMNS = ("study", "rerun_of", "loss", "dataset", "space", "backbone", "steps", "eval_samples")
 TRIAL_COLUMNS = (
@@ -111,6 +118,8 @@ def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
     attrs = study.user_attrs
     context = {column: attrs.get(column) for column in STUDY_COLUMNS}
     context["study"] = study.study_name
+    if attrs.get(CONDITIONAL_ATTR) and context["loss"]:
+        context["loss"] += CONDITIONAL_SUFFIX  # its own "loss" beside the unconditional one (style.loss_label)
     direction = study.direction.name.lower()
     trials = study.get_trials(deepcopy=False)
     retried = {trial.user_attrs["retry_of"] for trial in trials if "retry_of" in trial.user_attrs}

@@ -17,18 +17,20 @@ import pandas as pd
 import seaborn as sns
 
 from ..data.datasets import DATASETS
+from ..search.studies import CONDITIONAL_SUFFIX
 from ..training.losses import LOSSES
 
-LOSS_ORDER: tuple[str, ...] = tuple(LOSSES.names())
-"""The losses in the registry's order (the paper's, the VAE baseline last)."""
-LOSS_LABELS: dict[str, str] = {name: LOSSES.get(name).label or name for name in LOSS_ORDER}
+BASE_LOSSES: tuple[str, ...] = tuple(LOSSES.names())
+LOSS_ORDER: tuple[str, ...] = tuple(name for loss in BASE_LOSSES for name in (loss, loss + CONDITIONAL_SUFFIX))
+"""The losses in the registry's order (the paper's, the VAE baseline last), each followed by its conditional form
+(a conditional study's loss in the analysis frame), so that the two stand side by side."""
 _PALETTE: list[str] = sns.color_palette("colorblind", 10).as_hex()
 _LOSS_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 9, 7)
 """Palette order by registry position, except that the seventh loss (BEGAN) takes sky blue (9) over light pink (6):
 too faint on white, and too close to WGAN GP's reddish purple. The eighth (the VAE baseline) is grey."""
 # Losses beyond the eighth take spare colours (loss_palette), hence strict=False.
 LOSS_COLOURS: dict[str, str] = {
-    loss: _PALETTE[index] for loss, index in zip(LOSS_ORDER, _LOSS_PALETTE_INDICES, strict=False)
+    loss: _PALETTE[index] for loss, index in zip(BASE_LOSSES, _LOSS_PALETTE_INDICES, strict=False)
 }
 _SPARE_COLOURS: list[str] = [colour for colour in _PALETTE if colour not in LOSS_COLOURS.values()]
 """Palette entries no loss above uses, for losses registered later."""
@@ -119,7 +121,10 @@ def loss_palette(losses: Iterable[str]) -> dict[str, str]:
 
 
 def loss_label(loss: str) -> str:
-    """The registry's label, read when asked, so a loss registered after this module was imported has its own."""
+    """The registry's label, read when asked, so a loss registered after this module was imported has its own; a
+    conditional study's loss is labelled as such ("NS GAN, conditional")."""
+    if loss.endswith(CONDITIONAL_SUFFIX):
+        return f"{loss_label(loss.removesuffix(CONDITIONAL_SUFFIX))}, conditional"
     return (LOSSES.get(loss).label or loss) if loss in LOSSES else loss
 
 

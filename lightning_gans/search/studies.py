@@ -35,6 +35,11 @@ DEFAULT_STORAGE = "runs/optuna.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql")
 HEARTBEAT_ATTR = "heartbeat"
 EVALUATIONS_ATTR = "evaluations"
+CONDITIONAL_ATTR = "conditional"
+"""A study of class-conditional GANs records it (absent: unconditional, as every study before conditioning)."""
+CONDITIONAL_SUFFIX = "-conditional"
+"""Ends a conditional study's default name, and its loss's name in the analysis ("ns_gan-conditional"), which puts
+it beside the unconditional loss in every figure and table."""
 """Every evaluation's scores of a trial, a list of {"step": ..., "eval/...": ...}, rewritten after each one."""
 # What a retried trial keeps of the orphan: how its parameters were chosen and, for reruns, its seed.
 CARRIED_ATTRS = ("authors_setting", "rerun_seed")

@@ -46,6 +46,8 @@ from ..training.nets import BACKBONES
 from .projection import MeasureStepRate
 from .spaces import SPACES, authors_trial_params, paper_trials, search_space, trial_arguments
 from .studies import (
+    CONDITIONAL_ATTR,
+    CONDITIONAL_SUFFIX,
     EVALUATIONS_ATTR,
     StudyStorage,
     draw_number,
@@ -156,10 +158,6 @@ class SweepSettings:
     def study_name(self) -> str:
         suffix = CONDITIONAL_SUFFIX if self.conditional else ""
         return self.study or f"{self.loss}-{self.dataset}-{self.space}{suffix}"
-
-
-CONDITIONAL_SUFFIX = "-conditional"
-"""Ends the default name of a conditional study, which the analysis pairs with the unconditional one."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +330,7 @@ def study_record(settings: SweepSettings, protocol: TrialProtocol) -> dict[str, 
         "sampler": settings.sampler,
         "seed": settings.seed,
         "precision": protocol.precision,
+        **({CONDITIONAL_ATTR: True} if settings.conditional else {}),
         TRIAL_CONFIG_ATTR: protocol.config,
     }
 
