@@ -69,3 +69,10 @@ def test_the_report_names_each_study_with_its_condition(storage, trials, capsys)
     assert report_command(["--storage", storage]) == 0
     printed = capsys.readouterr().out
     assert "ns_gan-fashion_mnist-wide-conditional" in printed and "ns_gan-fashion_mnist-wide " in printed
+
+
+def test_each_conditional_loss_comes_right_after_its_unconditional_one():
+    import pandas as pd
+
+    frame = pd.DataFrame({"loss": ["zeta_gan", "wgan_gp-conditional", "ns_gan", "ns_gan-conditional", "mm_gan"]})
+    assert style.losses_in(frame) == ["mm_gan", "ns_gan", "ns_gan-conditional", "wgan_gp-conditional", "zeta_gan"]

@@ -359,6 +359,16 @@ def test_a_conditional_fit_scores_each_class_as_an_independent_computation(quick
     assert Image.open(run_dir / "samples" / "step-00000004.png").size == (8 * 30 + 2, 10 * 30 + 2)
     scored = evaluate_checkpoint(run_dir / "checkpoints" / "last.ckpt", torch.device("cpu")).scores
     assert scored["eval/intra_fd_mean_domain_n1290"] == pytest.approx(float(logged["eval/intra_fd_mean_domain_n1290"]))
+    from lightning_gans.commands import sample_command
+
+    exported = tmp_path / "samples.npz"
+    assert (
+        sample_command(["--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--n", "12", "--out", str(exported)])
+        == 0
+    )
+    with np.load(exported) as arrays:
+        assert arrays["arr_0"].shape == (12, 28, 28, 1)
+        np.testing.assert_array_equal(arrays["labels"], np.arange(12) % 10)
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,6 @@ points stay inside their box's slot (0.16 of 0.8) or their loss's strip (a third
 PANEL_ORDERS: dict[str, tuple[str, ...]] = {
     "dataset": tuple(style.DATASET_LABELS),
     "space": style.SPACE_ORDER,
-    "loss": style.LOSS_ORDER,
 }
 
 
@@ -577,7 +576,9 @@ def _select(frame: pd.DataFrame, **values: Any) -> pd.DataFrame:
 
 def _panels(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
     """The frame's distinct combinations of `columns`, datasets, spaces and losses in their usual order."""
-    keys = [style.order_key(PANEL_ORDERS.get(column, ())) for column in columns]
+    keys = [
+        style.loss_rank if column == "loss" else style.order_key(PANEL_ORDERS.get(column, ())) for column in columns
+    ]
     combinations = frame[columns].dropna().drop_duplicates().itertuples(index=False, name=None)
     return sorted(combinations, key=lambda values: tuple(key(value) for key, value in zip(keys, values, strict=True)))
 

@@ -20,17 +20,16 @@ from ..data.datasets import DATASETS
 from ..search.studies import CONDITIONAL_SUFFIX
 from ..training.losses import LOSSES
 
-BASE_LOSSES: tuple[str, ...] = tuple(LOSSES.names())
-LOSS_ORDER: tuple[str, ...] = tuple(name for loss in BASE_LOSSES for name in (loss, loss + CONDITIONAL_SUFFIX))
-"""The losses in the registry's order (the paper's, the VAE baseline last), each followed by its conditional form
-(a conditional study's loss in the analysis frame), so that the two stand side by side."""
+LOSS_ORDER: tuple[str, ...] = tuple(LOSSES.names())
+"""The losses in the registry's order (the paper's, the VAE baseline last); `loss_rank` puts each loss's conditional
+form (a conditional study's loss in the analysis frame) right after it."""
 _PALETTE: list[str] = sns.color_palette("colorblind", 10).as_hex()
 _LOSS_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 9, 7)
 """Palette order by registry position, except that the seventh loss (BEGAN) takes sky blue (9) over light pink (6):
 too faint on white, and too close to WGAN GP's reddish purple. The eighth (the VAE baseline) is grey."""
 # Losses beyond the eighth take spare colours (loss_palette), hence strict=False.
 LOSS_COLOURS: dict[str, str] = {
-    loss: _PALETTE[index] for loss, index in zip(BASE_LOSSES, _LOSS_PALETTE_INDICES, strict=False)
+    loss: _PALETTE[index] for loss, index in zip(LOSS_ORDER, _LOSS_PALETTE_INDICES, strict=False)
 }
 _SPARE_COLOURS: list[str] = [colour for colour in _PALETTE if colour not in LOSS_COLOURS.values()]
 """Palette entries no loss above uses, for losses registered later."""
@@ -108,9 +107,16 @@ def in_order(names: Iterable[str], order: Sequence[str]) -> list[str]:
     return sorted(set(names), key=order_key(order))
 
 
+def loss_rank(loss: str) -> tuple[int, str, bool]:
+    """Sort key of a loss: LOSS_ORDER, each loss's conditional form right after it (so that the two stand side by
+    side), losses this module does not know after them, alphabetically."""
+    base = loss.removesuffix(CONDITIONAL_SUFFIX)
+    return (*order_key(LOSS_ORDER)(base), base != loss)
+
+
 def losses_in(frame: pd.DataFrame) -> list[str]:
-    """The frame's losses in LOSS_ORDER; losses this module does not know come last, alphabetically."""
-    return in_order(frame["loss"].dropna(), LOSS_ORDER)
+    """The frame's losses in `loss_rank` order."""
+    return sorted(set(frame["loss"].dropna()), key=loss_rank)
 
 
 def loss_palette(losses: Iterable[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from ..search.spaces import parameter_names
 from .budget import quantiles
 from .frames import attempts, diverged, unscored
 from .literature import RERUNS, paper_score
-from .style import DATASET_LABELS, LOSS_ORDER, dataset_label, loss_label, losses_in, metric_label, order_key
+from .style import DATASET_LABELS, dataset_label, loss_label, loss_rank, losses_in, metric_label, order_key
 
 SUMMARY_COLUMNS = (
     "study",
@@ -57,7 +57,6 @@ MODE_COLLAPSE_SCORES = (
 MODE_COLLAPSE_MEASURES = ("domain", "inception", "points")
 """Where: in the FD features, or on a mixture's points. Polygon precision and recall belong to the polygon scores."""
 DATASET_ORDER = order_key(tuple(DATASET_LABELS))
-LOSS_RANK = order_key(LOSS_ORDER)
 MODE_COLLAPSE_KEY = re.compile(
     rf"eval/(?P<score>{'|'.join(MODE_COLLAPSE_SCORES)})_(?P<measure>{'|'.join(MODE_COLLAPSE_MEASURES)})_n(?P<samples>\d+)"
 )
@@ -227,7 +226,7 @@ def paper_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         if score is not None and score.is_comparable(objective):
             reported = {column: getattr(score, column) for column in PAPER_REPORTED}
             rows.append({"dataset": dataset, "objective": objective, "loss": loss, **reported})
-    return _ordered(pd.DataFrame(rows, columns=list(PAPER_COLUMNS)), {"dataset": DATASET_ORDER, "loss": LOSS_RANK})
+    return _ordered(pd.DataFrame(rows, columns=list(PAPER_COLUMNS)), {"dataset": DATASET_ORDER, "loss": loss_rank})
 
 
 def mode_collapse_keys(columns: Iterable[str]) -> list[str]:
@@ -255,7 +254,7 @@ def mode_collapse_summary(trials: pd.DataFrame) -> pd.DataFrame:
     keys = mode_collapse_keys(done.columns)
     scores = done[["dataset", "loss", *keys]].melt(["dataset", "loss"], var_name="score").dropna(subset=["value"])
     summary = scores.groupby(["dataset", "loss", "score"])["value"].agg(trials="count", median="median").reset_index()
-    ordered = _ordered(summary, {"dataset": DATASET_ORDER, "loss": LOSS_RANK, "score": order_key(keys)})
+    ordered = _ordered(summary, {"dataset": DATASET_ORDER, "loss": loss_rank, "score": order_key(keys)})
     return ordered[list(MODE_COLLAPSE_COLUMNS)]
 
 
