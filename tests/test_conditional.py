@@ -22,8 +22,7 @@ from lightning_gans.metrics.frechet import InsufficientSamplesError
 from lightning_gans.search.sweep import SweepSettings, shared_trial_arguments
 from lightning_gans.training.conditioning import (
     LABEL_EMBEDDING,
-    ConcatenatedGenerator,
-    LabelChannels,
+    LabelConcatenated,
     ProjectionCritic,
     build_pair,
 )
@@ -58,7 +57,7 @@ def test_every_backbone_and_discriminator_kind_has_the_unconditional_shapes(back
 
 def test_the_generator_concatenates_the_label_embedding_to_z():
     body = nn.Linear(2 + LABEL_EMBEDDING, 3)
-    generator = ConcatenatedGenerator(body, classes=4)
+    generator = LabelConcatenated(body, classes=4)
     z, labels = torch.tensor([[0.5, -1.0]]), torch.tensor([2])
     expected = body(torch.cat([z, generator.embedding.weight[2:3]], dim=1))
     torch.testing.assert_close(generator(z, labels), expected, rtol=0, atol=0)
@@ -103,7 +102,7 @@ def test_with_a_zero_class_embedding_the_projection_critic_is_the_backbones_crit
 def test_began_and_the_vae_take_the_label_as_input_channels_and_keep_their_outputs():
     torch.manual_seed(0)
     autoencoder = build_pair("infogan", (1, 28, 28), 8, True, True, False, 10).discriminator
-    assert isinstance(autoencoder, LabelChannels)
+    assert isinstance(autoencoder, LabelConcatenated)
     first = autoencoder.body[0]
     assert (first.in_channels, first.out_channels) == (1 + LABEL_EMBEDDING, 64)
     assert autoencoder.body[-2].out_channels == 1  # the reconstruction is the image's alone

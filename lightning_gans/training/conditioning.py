@@ -35,18 +35,6 @@ LABEL_EMBEDDING = 16
 ten classes would be, with room to spare, and small beside z (64 in the paper's search)."""
 
 
-class ConcatenatedGenerator(nn.Module):
-    """G(z, y) = body([z, E_y]): the backbone's generator, built for z_dim + LABEL_EMBEDDING inputs."""
-
-    def __init__(self, body: nn.Module, classes: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(classes, LABEL_EMBEDDING)
-        self.body = body
-
-    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
-        return self.body(torch.cat([z, self.embedding(labels).to(z.dtype)], dim=1))
-
-
 class ProjectionCritic(nn.Module):
     """D(x, y) = head(trunk(x)) + <V_y, trunk(x) flattened>: one logit per example, as `Logits` gives."""
 
@@ -62,8 +50,9 @@ class ProjectionCritic(nn.Module):
         return logit + (self.embedding(labels).to(hidden.dtype) * hidden.flatten(1)).sum(dim=1)
 
 
-class LabelChannels(nn.Module):
-    """body([x, E_y]): the label's embedding as extra input channels, constant over an image (features if flat)."""
+class LabelConcatenated(nn.Module):
+    """body([x, E_y]): the label's embedding concatenated to the input, as features of a vector (z, a 2-D point) or
+    as channels of an image, constant over it."""
 
     def __init__(self, body: nn.Module, classes: int) -> None:
         super().__init__()
@@ -149,10 +138,10 @@ def build_conditional_networks(
     shape = tuple(sample_shape)
     # `encoder` marks the VAE, whose decoder's activations differ from the GAN generator's (nets.build_infogan).
     widened_z = build(shape, z_dim + LABEL_EMBEDDING, d_batch_norm, False, encoder).generator
-    generator = ConcatenatedGenerator(widened_z, classes)
+    generator = LabelConcatenated(widened_z, classes)
     own = build(shape, z_dim, d_batch_norm, autoencoder, encoder).discriminator
     if autoencoder or encoder:
-        discriminator: nn.Module = LabelChannels(widened_first_layer(own, LABEL_EMBEDDING, backbone), classes)
+        discriminator: nn.Module = LabelConcatenated(widened_first_layer(own, LABEL_EMBEDDING, backbone), classes)
     else:
         discriminator = projection_critic(own, shape, classes, backbone)
     init_weights(generator)
