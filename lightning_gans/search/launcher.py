@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_path
 from ..evaluation.schedule import is_evaluation_step
 from .projection import Projection, project
-from .studies import StorageError, open_storage, redact, state_counts
+from .studies import StorageError, open_storage, redact, retried_count, state_counts
 from .summary import sweep_summary
 from .sweep import (
     RERUN_OF_ATTR,
@@ -231,10 +231,11 @@ def watch(
     with tqdm(total=settings.target_trials, initial=counts[TrialState.COMPLETE], desc="trials", unit="trial") as bar:
         while stop.signum is None and any(process.poll() is None for process, _ in workers):
             time.sleep(POLL_SECONDS)  # a signal cuts it short only by its handler's flag, read below
-            counts = state_counts(study)
+            counts, retried = state_counts(study), retried_count(study)
             shown = reprojected(study, settings, protocol.steps, evaluations, len(workers), counts, shown)
             bar.n = min(counts[TrialState.COMPLETE], settings.target_trials)
-            bar.set_postfix(running=counts[TrialState.RUNNING], failed=counts[TrialState.FAIL], refresh=False)
+            failed = counts[TrialState.FAIL] - retried
+            bar.set_postfix(running=counts[TrialState.RUNNING], failed=failed, retried=retried, refresh=False)
             bar.refresh()
     if stop.signum is not None:
         return stop_workers(study, settings, workers)

@@ -223,6 +223,14 @@ def state_counts(study: optuna.Study) -> dict[TrialState, int]:
     return counts
 
 
+def retried_count(study: optuna.Study) -> int:
+    """Failed trials that were enqueued again with their parameters (an interruption, a dead worker): attempts whose
+    retry stands in for them, not failed trials of the study (the analysis counts them apart the same way)."""
+    return len(
+        {trial.user_attrs["retry_of"] for trial in study.get_trials(deepcopy=False) if "retry_of" in trial.user_attrs}
+    )
+
+
 def claim_trial(
     study: optuna.Study, storage: StudyStorage, target: int, grace_seconds: float, only_enqueued: bool = False
 ) -> optuna.Trial | None:

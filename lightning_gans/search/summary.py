@@ -13,17 +13,18 @@ from optuna.trial import TrialState
 
 from ..summary import feature_space_note
 from .spaces import AUTHORS_SETTING_ATTR
-from .studies import resolved_path, state_counts
+from .studies import resolved_path, retried_count, state_counts
 from .sweep import DIVERGED_AT_ATTR
 
 
 def sweep_summary(study: optuna.Study, storage: str) -> str:
-    counts = state_counts(study)
+    counts, retried = state_counts(study), retried_count(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     diverged = sum(DIVERGED_AT_ATTR in trial.user_attrs for trial in complete)
+    attempts = f" ({retried} interrupted attempts retried)" if retried else ""
     lines = [
         f"study {study.study_name!r}: {counts[TrialState.COMPLETE]} complete ({diverged} of them diverged), "
-        f"{counts[TrialState.FAIL]} failed, {counts[TrialState.PRUNED]} pruned"
+        f"{counts[TrialState.FAIL] - retried} failed{attempts}, {counts[TrialState.PRUNED]} pruned"
     ]
     scored = [trial for trial in complete if trial.value is not None and math.isfinite(trial.value)]
     if scored:
