@@ -73,12 +73,12 @@ def init_weights(module: nn.Module) -> None:
 
     The reference's conv2d takes a truncated normal (values beyond 2 std re-drawn, so the std is about 0.88 of
     0.02), its dense layers and transposed convolutions a plain normal N(0, 0.02).
-    A conditional network's class embeddings (conditioning.py) are drawn like the dense layers: they are one.
+    A conditional network's class embeddings are drawn where they are made (conditioning.py), for their own reasons.
     """
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d):
             nn.init.trunc_normal_(layer.weight, 0.0, INIT_STD, -INIT_TRUNCATION, INIT_TRUNCATION)
-        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear | nn.Embedding):
+        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear):
             nn.init.normal_(layer.weight, 0.0, INIT_STD)
         else:
             continue
