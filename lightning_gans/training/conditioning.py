@@ -123,7 +123,7 @@ def trunk_width(trunk: nn.Module, sample_shape: tuple[int, ...]) -> int:
         trunk.train(was_training)
 
 
-def build_conditional_networks(
+def build_pair(
     backbone: str,
     sample_shape: tuple[int, ...],
     z_dim: int,
@@ -132,11 +132,14 @@ def build_conditional_networks(
     encoder: bool,
     classes: int,
 ) -> NetworkPair:
-    """The backbone's pair conditioned on `classes` labels (the module docstring says how), initialised.
+    """The backbone's pair, initialised: `build_networks`'s for an unconditional model (`classes` 0), else
+    conditioned on `classes` labels as the module docstring says.
 
-    Built from the registered builder itself, so a plugin backbone conditions too, where its critic has the
-    registered backbones' layout.
+    A conditional pair is built from the registered builder itself, so a plugin backbone conditions too, where its
+    critic has the registered backbones' layout.
     """
+    if classes == 0:
+        return build_networks(backbone, sample_shape, z_dim, d_batch_norm, autoencoder, encoder)
     check_discriminator_kind(autoencoder, encoder)
     if classes < 2:
         raise ValueError(f"a conditional network needs at least 2 classes, got {classes}")
@@ -153,21 +156,6 @@ def build_conditional_networks(
     init_weights(generator)
     init_weights(discriminator)
     return NetworkPair(generator, discriminator)
-
-
-def build_pair(
-    backbone: str,
-    sample_shape: tuple[int, ...],
-    z_dim: int,
-    d_batch_norm: bool,
-    autoencoder: bool,
-    encoder: bool,
-    classes: int,
-) -> NetworkPair:
-    """`build_networks` for an unconditional model (`classes` 0), `build_conditional_networks` otherwise."""
-    if classes == 0:
-        return build_networks(backbone, sample_shape, z_dim, d_batch_norm, autoencoder, encoder)
-    return build_conditional_networks(backbone, sample_shape, z_dim, d_batch_norm, autoencoder, encoder, classes)
 
 
 def bind_labels(network: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
