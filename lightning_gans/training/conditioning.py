@@ -59,9 +59,8 @@ class LabelConcatenated(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(classes, LABEL_EMBEDDING)
         # N(0, 1): the label joins the input on the scale of what it joins (z ~ U[-1, 1] or N(0, 1), pixels in
-        # [0, 1]). At the other layers' N(0, 0.02) the first layer would see the label 50 times weaker than z: the
-        # generator long ignores it while the projection critic uses the label from its first steps, and a 2,000-step
-        # NS GAN on Fashion-MNIST collapsed to a constant grey image.
+        # [0, 1]). At the other layers' N(0, 0.02) the first layer would see the label 50 times weaker than z, and
+        # the generator would long ignore it while the projection critic uses the label from its first steps.
         nn.init.normal_(self.embedding.weight, 0.0, 1.0)
         self.body = body
 
