@@ -8,6 +8,7 @@ labels cycling through the classes (features.evaluation_labels).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -58,7 +59,7 @@ class ClassEvaluator:
             self.metric.update(features, logits, labels)
         computed = {self.key(name): float(value) for name, value in self.metric.compute().items()}
         self.metric.reset()
-        bad = [key for key, value in computed.items() if not torch.isfinite(torch.tensor(value))]
+        bad = [key for key, value in computed.items() if not math.isfinite(value)]
         if bad:
             raise DivergedError(module.d_step, f"the score {bad[0]}")
         return computed

@@ -52,8 +52,9 @@ def evaluation_inputs(
     if part is not None:
         noise = noise[list(part)]
         labels = None if labels is None else labels[list(part)]
-    label_batches = [None] * len(noise.split(batch_size)) if labels is None else labels.split(batch_size)
-    return zip(noise.split(batch_size), label_batches, strict=True)
+    noise_batches = noise.split(batch_size)
+    label_batches = (None,) * len(noise_batches) if labels is None else labels.split(batch_size)
+    return zip(noise_batches, label_batches, strict=True)
 
 
 def generated_samples(module: GAN, noise: Tensor, labels: Tensor | None) -> Tensor:
